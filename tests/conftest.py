@@ -1,0 +1,86 @@
+"""Shared fixtures: a real OpenSearch (never mocked), real data paths, offline models.
+
+OpenSearch comes from, in order: OPENSEARCH_URL; testcontainers when a Docker engine
+answers; else the project's own local node (`visearch opensearch up`), started here and
+stopped again at the end if this run started it. In CI a missing OpenSearch is a failure,
+never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# No test may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+FASHION = DATA / "fashion"
+GROCERY = DATA / "grocery"
+CLIP_TOKENIZER = SHARED / "models" / "clip-tokenizer"
+TINYCLIP_CONFIG = SHARED / "models" / "tinyclip-8m-config.json"
+OPENSEARCH_IMAGE = "opensearchproject/opensearch:2.19.1"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no usable engine"
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    """The URL of a live OpenSearch with the k-NN plugin."""
+    if url := os.environ.get("OPENSEARCH_URL"):
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.opensearch import OpenSearchContainer
+
+        with OpenSearchContainer(OPENSEARCH_IMAGE) as container:
+            config = container.get_config()
+            yield f"http://{config['host']}:{config['port']}"
+        return
+    from scripts.opensearch_node import LocalNode, default_home, down, status, up
+
+    node = LocalNode(home=default_home(), port=int(os.environ.get("VISEARCH_TEST_PORT", 9200)))
+    started_here = not status(node)["running"]
+    up(node)
+    yield node.url
+    if started_here and not os.environ.get("VISEARCH_KEEP_NODE"):
+        down(node)
+
+
+@pytest.fixture(scope="session")
+def os_client(opensearch_url: str):  # noqa: ANN201
+    from plugin.connection import make_client
+
+    client = make_client(opensearch_url)
+    yield client
+    client.indices.delete(index="test-*", ignore_unavailable=True, expand_wildcards="all")
+    client.indices.delete_index_template(name="test-*", ignore=[404])
+
+
+@pytest.fixture
+def index_name(os_client) -> Iterator[str]:  # noqa: ANN001
+    """A fresh `test-…` name; whatever is created under it is deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The shared data set is part of the contract: fail loudly if it is missing."""
+    if not FASHION.joinpath("catalog.csv").exists():
+        raise pytest.UsageError(f"real data not found at {DATA}; clone with ../shared beside it")
