@@ -11,10 +11,8 @@ import random
 import resource
 import shutil
 import socket
-import struct
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +30,7 @@ from ingest.images import (
     load_image_safe,
     read_image_bytes,
 )
+from tests.bad_images import write_1bit_png
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FASHION = DATA / "fashion"
@@ -263,27 +262,6 @@ def test_exif_orientation_applied(
 
 
 # --- decompression bombs -----------------------------------------------------------------------
-
-
-def write_1bit_png(path: Path, width: int, height: int) -> None:
-    """A valid black PNG of any size, streamed so neither this test nor the file is big."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
-    pack = zlib.compressobj(9)
-    block = 1000
-    idat = bytearray()
-    for start in range(0, height, block):
-        idat += pack.compress(row * min(block, height - start))
-    idat += pack.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
 
 
 def peak_rss_mib() -> float:

@@ -1,0 +1,89 @@
+"""Versioned indices behind an alias: readers only ever see the alias.
+
+A rebuild fills `<alias>-v<timestamp>`, then one `_aliases` call moves the alias to it and
+marks the index it replaced `<alias>-previous`, which is kept until the next rebuild.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+
+class AliasError(RuntimeError):
+    """The alias is in a state ingest will not touch; the message says why."""
+
+
+def previous_alias(alias: str) -> str:
+    return f"{alias}-previous"
+
+
+def new_index_name(alias: str) -> str:
+    return f"{alias}-v{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+
+
+def indices_of(client: Any, alias: str) -> list[str]:
+    """The concrete indices `alias` points to (empty if it does not exist)."""
+    if not client.indices.exists_alias(name=alias):
+        if client.indices.exists(index=alias):
+            raise AliasError(
+                f"{alias!r} is a concrete index, not an alias; visearch needs the name for an "
+                "alias. Pick another --index or reindex that data under a versioned name."
+            )
+        return []
+    return sorted(client.indices.get_alias(name=alias))
+
+
+def current_index(client: Any, alias: str) -> str | None:
+    indices = indices_of(client, alias)
+    if len(indices) > 1:
+        raise AliasError(f"alias {alias!r} points to several indices {indices}; fix it by hand")
+    return indices[0] if indices else None
+
+
+def create_index(client: Any, alias: str) -> str:
+    """Create a new versioned index (the template supplies its mapping)."""
+    name = new_index_name(alias)
+    client.indices.create(index=name)
+    return name
+
+
+def point_alias(client: Any, alias: str, index: str) -> None:
+    """First build: the alias does not exist yet, so just add it."""
+    client.indices.update_aliases(body={"actions": [{"add": {"index": index, "alias": alias}}]})
+
+
+def swap(client: Any, alias: str, new_index: str, old_index: str | None) -> list[str]:
+    """Atomically move `alias` to `new_index`; keep `old_index` as previous; drop the rest.
+
+    Returns the indices deleted (the index that was previous before this swap).
+    """
+    actions: list[dict[str, Any]] = [{"add": {"index": new_index, "alias": alias}}]
+    stale = []
+    if old_index:
+        actions.append({"remove": {"index": old_index, "alias": alias}})
+        actions.append({"add": {"index": old_index, "alias": previous_alias(alias)}})
+        if client.indices.exists_alias(name=previous_alias(alias)):
+            stale = [
+                i for i in client.indices.get_alias(name=previous_alias(alias)) if i != old_index
+            ]
+            actions += [{"remove": {"index": i, "alias": previous_alias(alias)}} for i in stale]
+    client.indices.update_aliases(body={"actions": actions})
+    for index in stale:
+        client.indices.delete(index=index, ignore_unavailable=True)
+    return stale
+
+
+def drop_abandoned_builds(client: Any, alias: str) -> list[str]:
+    """Delete `<alias>-v*` indices that neither the alias nor the previous marker holds:
+    leftovers of a rebuild that was killed before its swap."""
+    keep = set(indices_of(client, alias))
+    if client.indices.exists_alias(name=previous_alias(alias)):
+        keep |= set(client.indices.get_alias(name=previous_alias(alias)))
+    found = client.indices.get(index=f"{alias}-v*", expand_wildcards="open,closed")
+    versioned = re.compile(rf"{re.escape(alias)}-v\d{{20}}")
+    abandoned = sorted(name for name in set(found) - keep if versioned.fullmatch(name))
+    for index in abandoned:
+        client.indices.delete(index=index, ignore_unavailable=True)
+    return abandoned

@@ -1,0 +1,145 @@
+"""Bulk writes as a stream, in a background thread, with retries that give up honestly.
+
+opensearch-py's `streaming_bulk` retries items rejected with 429; around it, items that failed
+on a connection error, a timeout or a 5xx are sent again with capped exponential backoff.
+Every action ends either written or as a failure naming its sku and the reason.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensearchpy import helpers
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class BulkFailure:
+    sku: str
+    op: str  # index | update | delete
+    reason: str
+
+
+@dataclass
+class BulkReport:
+    written: int = 0
+    failures: list[BulkFailure] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BulkConfig:
+    chunk_size: int = 200
+    max_chunk_bytes: int = 50 * 1024 * 1024
+    max_retries: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    queue_chunks: int = 4  # chunks buffered ahead of the writer thread
+
+
+def write_chunk(client: Any, actions: list[dict[str, Any]], config: BulkConfig) -> BulkReport:
+    """Write one chunk; retry what failed for transient reasons; report the rest."""
+    report = BulkReport()
+    pending = {_key(action): action for action in actions}
+    last_reason: dict[tuple[str, str], str] = {}
+    for attempt in range(config.max_retries + 1):
+        for ok, item in helpers.streaming_bulk(
+            client,
+            list(pending.values()),
+            chunk_size=max(1, len(pending)),
+            max_chunk_bytes=config.max_chunk_bytes,
+            max_retries=config.max_retries,
+            initial_backoff=config.backoff_s,
+            max_backoff=config.max_backoff_s,
+            raise_on_error=False,
+            raise_on_exception=False,
+            yield_ok=True,
+        ):
+            op, result = next(iter(item.items()))
+            key = (op, str(result.get("_id")))
+            status = result.get("status")
+            if ok or (op == "delete" and status == 404):  # deleting what is gone is fine
+                report.written += 1
+                pending.pop(key, None)
+            elif status == "N/A" or status in RETRYABLE_STATUS:
+                last_reason[key] = _reason(result)
+            else:
+                report.failures.append(BulkFailure(key[1], op, _reason(result)))
+                pending.pop(key, None)
+        if not pending:
+            return report
+        time.sleep(min(config.max_backoff_s, config.backoff_s * 2**attempt))
+    for op, sku in pending:
+        reason = f"gave up after {config.max_retries + 1} attempts: {last_reason.get((op, sku))}"
+        report.failures.append(BulkFailure(sku, op, reason))
+    return report
+
+
+def _key(action: dict[str, Any]) -> tuple[str, str]:
+    return (action.get("_op_type", "index"), str(action["_id"]))
+
+
+def _reason(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        text = f"{error.get('type')}: {error.get('reason')}"
+        if cause := error.get("caused_by"):
+            text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return f"HTTP {result.get('status')} {text}"
+    return f"{result.get('status')} {error}"
+
+
+class BulkWriter:
+    """Buffers actions and flushes full chunks on a background thread, so the model never waits."""
+
+    def __init__(self, client: Any, config: BulkConfig | None = None) -> None:
+        self._client = client
+        self._config = config or BulkConfig()
+        self._buffer: list[dict[str, Any]] = []
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(
+            maxsize=self._config.queue_chunks
+        )
+        self.report = BulkReport()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="bulk-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, action: dict[str, Any]) -> None:
+        if self._error is not None:
+            raise RuntimeError("bulk writer stopped") from self._error
+        self._buffer.append(action)
+        if len(self._buffer) >= self._config.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._queue.put(self._buffer)
+            self._buffer = []
+
+    def close(self) -> BulkReport:
+        """Send what is buffered, wait for the thread, and return the report."""
+        self.flush()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError("bulk writer failed") from self._error
+        return self.report
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain so producers never block
+            started = time.perf_counter()
+            try:
+                result = write_chunk(self._client, chunk, self._config)
+            except BaseException as error:  # noqa: BLE001 - surfaced to the producer
+                self._error = error
+                continue
+            self.report.written += result.written
+            self.report.failures.extend(result.failures)
+            self.report.seconds += time.perf_counter() - started

@@ -1,0 +1,53 @@
+"""Plain data passed between the ingest stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
+STANDARD_ATTRIBUTES = (
+    "colour",
+    "colour_group",
+    "category",
+    "subcategory",
+    "article_type",
+    "brand",
+    "gender",
+    "season",
+    "usage",
+)
+# Fields with a fixed meaning; never treated as extra attributes.
+CORE_FIELDS = ("sku", "image", "title", "description", "price", "in_stock", "popularity")
+# Document fields ingest writes for its own bookkeeping (a superset of mappings.install's
+# INTERNAL_FIELDS); a catalog column with one of these names is renamed `attr_<name>`.
+RESERVED_FIELDS = frozenset(
+    {"image_vector", "images", "encoder", "vector_key", "doc_hash", "indexed_at", "embedded_at"}
+)
+
+
+@dataclass(frozen=True)
+class Product:
+    """One valid catalog row. `image` is a path relative to the catalog, absolute, or a URL."""
+
+    sku: str
+    image: str
+    title: str = ""
+    description: str = ""
+    price: float | None = None
+    in_stock: bool | None = None
+    popularity: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    line: int = 0  # where it came from, for error messages
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one record could not be used; one JSONL line in the run's error report."""
+
+    sku: str | None
+    stage: str  # read | validate | image | embed | index | delete
+    reason: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sku": self.sku, "line": self.line, "stage": self.stage, "reason": self.reason}
