@@ -209,6 +209,9 @@ def _render_ingest(data: dict[str, Any]) -> str:
 @click.option("--batch-size", default=32, show_default=True, help="Images per model batch.")
 @click.option("--workers", default=4, show_default=True, help="Image fetch/decode threads.")
 @click.option(
+    "--bulk-chunk-size", default=200, show_default=True, help="Documents per bulk request."
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
