@@ -1,11 +1,12 @@
 # The two commands a newcomer needs (see README):
-#   make test                     set up .venv, start a local OpenSearch if needed, run all tests
-#   make ingest CATALOG=...       set up .venv, start OpenSearch, index a catalog
+#   make ingest     set up .venv, start a local OpenSearch, index the fashion catalog
+#   make test       set up .venv, start a local OpenSearch if needed, run lint and all tests
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 CATALOG ?= ../shared/data/fashion/catalog.csv
-export HF_HUB_OFFLINE ?= 1
+# The offline ImageNet encoder works everywhere; real users set clip:clip-ViT-B-32 (the CLI default).
+ENCODER ?= $(or $(VISEARCH_ENCODER),efficientnet-lite0)
 
 .PHONY: setup test lint up down ingest
 
@@ -20,10 +21,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/python -m pytest -q
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m pytest -q
 
 up: $(STAMP)
-	$(VENV)/bin/visearch opensearch up
+	@if [ -z "$$OPENSEARCH_URL" ]; then $(VENV)/bin/visearch opensearch up; fi
 
 down: $(STAMP)
 	$(VENV)/bin/visearch opensearch down
+
+ingest: up
+	$(VENV)/bin/visearch ingest $(CATALOG) --encoder $(ENCODER) --report ingest-errors.jsonl
