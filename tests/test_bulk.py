@@ -1,0 +1,85 @@
+"""Bulk writes survive transient failures and report permanent ones, per sku."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+
+from ingest.bulk import BulkConfig, BulkWriter, write_chunk
+
+FAST = BulkConfig(chunk_size=10, max_retries=3, backoff_s=0.01)
+
+
+class FlakyClient:
+    """The real client, except that the bulk calls numbered in `fail_calls` fail first."""
+
+    def __init__(self, client: Any, fail_calls: set[int], failure: str = "connection") -> None:
+        self._client = client
+        self._fail_calls = fail_calls
+        self._failure = failure
+        self.bulk_calls = 0
+
+    def bulk(self, *args: Any, **kwargs: Any) -> Any:
+        self.bulk_calls += 1
+        if self.bulk_calls in self._fail_calls:
+            if self._failure == "connection":
+                raise OSConnectionError("N/A", "connection reset by peer", None)
+            response = self._client.bulk(*args, **kwargs)  # written, but say 503 for all items
+            for item in response["items"]:
+                result = next(iter(item.values()))
+                result["status"] = 503
+                result["error"] = {"type": "unavailable", "reason": "node is restarting"}
+            response["errors"] = True
+            return response
+        return self._client.bulk(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _actions(index: str, n: int) -> list[dict[str, Any]]:
+    return [{"_index": index, "_id": f"p{i}", "_source": {"sku": f"p{i}"}} for i in range(n)]
+
+
+def test_connection_error_is_retried(os_client, index_name) -> None:
+    os_client.indices.create(index=index_name)
+    flaky = FlakyClient(os_client, fail_calls={1})
+    report = write_chunk(flaky, _actions(index_name, 10), FAST)
+    assert (report.written, report.failures) == (10, [])
+    assert flaky.bulk_calls == 2
+    os_client.indices.refresh(index=index_name)
+    assert os_client.count(index=index_name)["count"] == 10
+
+
+def test_5xx_items_are_retried_without_duplicates(os_client, index_name) -> None:
+    os_client.indices.create(index=index_name)
+    flaky = FlakyClient(os_client, fail_calls={1, 2}, failure="503")
+    report = write_chunk(flaky, _actions(index_name, 10), FAST)
+    assert (report.written, report.failures) == (10, [])
+    os_client.indices.refresh(index=index_name)
+    assert os_client.count(index=index_name)["count"] == 10
+
+
+def test_permanent_failures_are_reported_per_sku(os_client, index_name) -> None:
+    os_client.indices.create(
+        index=index_name, body={"mappings": {"properties": {"price": {"type": "double"}}}}
+    )
+    actions = _actions(index_name, 3)
+    actions[1]["_source"]["price"] = "not a number"
+    writer = BulkWriter(os_client, FAST)
+    for action in actions:
+        writer.add(action)
+    report = writer.close()
+    assert report.written == 2
+    assert [(f.sku, f.op) for f in report.failures] == [("p1", "index")]
+    assert "mapper_parsing_exception" in report.failures[0].reason
+
+
+def test_gives_up_after_retries(os_client, index_name) -> None:
+    os_client.indices.create(index=index_name)
+    flaky = FlakyClient(os_client, fail_calls=set(range(1, 100)))
+    report = write_chunk(flaky, _actions(index_name, 2), FAST)
+    assert report.written == 0
+    assert len(report.failures) == 2
+    assert all("gave up after 4 attempts" in f.reason for f in report.failures)

@@ -1,0 +1,55 @@
+"""`visearch opensearch up | status | down` on a second port: idempotent, and leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from scripts.opensearch_node import LocalNode, default_home
+
+PORT = 9251
+URL = f"http://127.0.0.1:{PORT}"
+
+pytestmark = pytest.mark.slow
+
+
+def _java_processes_on(node: LocalNode) -> list[str]:
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if "java" in line and str(node.config) in line]
+
+
+def test_up_status_down() -> None:
+    runner = CliRunner()
+    node = LocalNode(home=default_home(), port=PORT)
+    env = {"OPENSEARCH_URL": URL}
+    try:
+        first = runner.invoke(cli.main, ["opensearch", "up", "--json"], env=env)
+        assert first.exit_code == 0, first.output
+        status = json.loads(first.stdout)
+        assert status["running"] and "opensearch-knn" in status["plugins"]
+
+        started = time.monotonic()
+        again = runner.invoke(cli.main, ["opensearch", "up", "--json"], env=env)
+        assert again.exit_code == 0 and json.loads(again.stdout)["pid"] == status["pid"]
+        assert time.monotonic() - started < 5  # idempotent: a no-op in seconds
+
+        assert runner.invoke(cli.main, ["opensearch", "status"], env=env).exit_code == 0
+    finally:
+        down = runner.invoke(cli.main, ["opensearch", "down"], env=env)
+    assert down.output.strip() == "stopped"
+    assert _java_processes_on(node) == []
+    after = runner.invoke(cli.main, ["opensearch", "status", "--json"], env=env)
+    assert after.exit_code == 1 and json.loads(after.stdout)["running"] is False
+
+
+def test_other_clusters_are_not_touched() -> None:
+    result = CliRunner().invoke(
+        cli.main, ["opensearch", "up"], env={"OPENSEARCH_URL": "https://search.example.com:9200"}
+    )
+    assert result.exit_code != 0
+    assert "another cluster" in result.output
