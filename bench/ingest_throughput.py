@@ -54,14 +54,19 @@ def main() -> None:
     encoder = load_encoder(args.encoder, device=args.device, batch_size=args.batch_size)
     client = make_client(args.opensearch_url, timeout_s=120)
 
-    # 1. The raw encoder on the same images, decoded beforehand (not timed).
+    # 1. The raw encoder on the same images, decoded beforehand (not timed). It is timed
+    # again after the ingest, and the faster pass counts, so machine noise can only make
+    # the ratio look worse, never better.
     images = [load_image(p.image, base_dir) for p in catalog.products]
     encoder.embed_images(images[: args.batch_size])  # warm-up
-    started = time.perf_counter()
-    for start in range(0, len(images), args.batch_size):
-        encoder.embed_images(images[start : start + args.batch_size])
-    raw_seconds = time.perf_counter() - started
-    del images
+
+    def raw_pass() -> float:
+        started = time.perf_counter()
+        for start in range(0, len(images), args.batch_size):
+            encoder.embed_images(images[start : start + args.batch_size])
+        return time.perf_counter() - started
+
+    raw_runs = [raw_pass()]
 
     # 2. A first ingest from scratch, end to end.
     client.indices.delete(index=f"{args.alias}-v*", ignore_unavailable=True)
@@ -76,6 +81,8 @@ def main() -> None:
     first = ingest()
     # 3. An unchanged rerun.
     rerun = ingest()
+    raw_runs.append(raw_pass())
+    raw_seconds = min(raw_runs)
 
     n = len(catalog.products)
     raw_rate = n / raw_seconds
@@ -84,6 +91,7 @@ def main() -> None:
         "encoder": encoder.name,
         "products": n,
         "raw_encoder_images_per_s": round(raw_rate, 2),
+        "raw_encoder_passes_s": [round(s, 2) for s in raw_runs],
         "end_to_end_images_per_s": round(e2e_rate, 2),
         "end_to_end_over_raw": round(e2e_rate / raw_rate, 3),
         "first_run_s": first["seconds"],
@@ -96,7 +104,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"encoder {result['encoder']}, {n} products, batch {args.batch_size}")
-    print(f"raw encoder            {raw_rate:8.2f} images/s")
+    passes = ", ".join(f"{s:.1f} s" for s in raw_runs)
+    print(f"raw encoder            {raw_rate:8.2f} images/s  (best of passes: {passes})")
     print(f"end-to-end first run   {e2e_rate:8.2f} images/s  ({first['seconds']:.1f} s)")
     print(f"  end-to-end / raw     {result['end_to_end_over_raw']:8.3f}   (target >= 0.90)")
     print(f"unchanged rerun        {rerun['seconds']:8.2f} s")

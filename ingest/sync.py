@@ -22,18 +22,27 @@ class Stored:
 
 
 def stored_state(client: Any, index: str) -> dict[str, Stored]:
-    """sku -> hashes for every document in `index` (vectors are not fetched)."""
+    """sku -> hashes for every document in `index`.
+
+    The hashes come from doc values, so no `_source` (with its large vector) is ever parsed:
+    this scan is most of what an unchanged rerun costs.
+    """
     hits = helpers.scan(
         client,
         index=index,
-        query={"_source": ["vector_key", "doc_hash"], "query": {"match_all": {}}},
+        query={
+            "_source": False,
+            "docvalue_fields": ["vector_key", "doc_hash"],
+            "query": {"match_all": {}},
+        },
         size=5000,
         preserve_order=False,
     )
-    return {
-        hit["_id"]: Stored(hit["_source"].get("vector_key"), hit["_source"].get("doc_hash"))
-        for hit in hits
-    }
+    return {hit["_id"]: _stored(hit.get("fields", {})) for hit in hits}
+
+
+def _stored(fields: dict[str, list[str]]) -> Stored:
+    return Stored((fields.get("vector_key") or [None])[0], (fields.get("doc_hash") or [None])[0])
 
 
 def index_encoder(client: Any, index: str) -> str | None:
