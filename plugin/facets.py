@@ -1,0 +1,44 @@
+"""Multi-select facets: selections in `post_filter`, each facet counted without its own.
+
+Aggregations run over the query's matched set, the candidate pool P (they ignore
+`post_filter`). Each facet's `terms` sits in a `filter` agg holding every *other* selection,
+so the count shown for colour=X is the number of results the user would page through after
+toggling colour=X with every other selection still active. The price `stats` honour all
+selections, like the hits.
+"""
+
+from __future__ import annotations
+
+from plugin.filters import Clause, all_of, selections
+from plugin.params import SearchParams
+
+FACET_PREFIX = "facet:"
+PRICE_AGG = "price"
+BUCKET_ORDER = [{"_count": "desc"}, {"_key": "asc"}]
+
+
+def post_filter(params: SearchParams) -> Clause | None:
+    """The selections, applied to the hits only (None when nothing is selected)."""
+    chosen = selections(params)
+    return all_of(list(chosen.values())) if chosen else None
+
+
+def facet_aggs(params: SearchParams) -> dict[str, Clause]:
+    """One filter agg per facet (other selections) plus the price stats (all selections)."""
+    chosen = selections(params)
+    aggs: dict[str, Clause] = {}
+    for name in params.facets:
+        others = [clause for field, clause in chosen.items() if field != name]
+        inner: dict[str, Clause] = {
+            "values": {"terms": {"field": name, "size": params.facet_size, "order": BUCKET_ORDER}}
+        }
+        if name in chosen:
+            # Exact counts for the selected values even when they fall outside the top values.
+            picked = list(params.filters[name])
+            inner["selected"] = {"terms": {"field": name, "include": picked, "size": len(picked)}}
+        aggs[FACET_PREFIX + name] = {"filter": all_of(others), "aggs": inner}
+    aggs[PRICE_AGG] = {
+        "filter": all_of(list(chosen.values())),
+        "aggs": {"stats": {"stats": {"field": "price"}}},
+    }
+    return aggs

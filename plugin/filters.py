@@ -1,0 +1,68 @@
+"""Filter spec -> term/terms/range clauses, split into hard filters and facet selections.
+
+A filter on a field that is also requested as a facet is a *selection* (e-commerce
+multi-select: it narrows the hits via `post_filter` but not its own facet's counts); every
+other filter, the price range and in_stock are *hard* and define the candidate pool. Values
+always travel as data in term/terms/range clauses, never inside a query string, so quotes,
+wildcards and `OR` in a value are matched literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from plugin.errors import UnknownFieldError
+from plugin.params import SearchParams
+from plugin.schema import IndexSchema
+
+Clause = dict[str, Any]
+
+
+def check_fields(params: SearchParams, schema: IndexSchema) -> None:
+    """Every filter and facet must be a keyword attribute of the index."""
+    valid = set(schema.keyword_fields)
+    for name in params.filters:
+        if name not in valid:
+            raise UnknownFieldError(name, schema.keyword_fields, "filter")
+    for name in params.facets:
+        if name not in valid:
+            raise UnknownFieldError(name, schema.keyword_fields, "facet")
+
+
+def values_clause(name: str, values: Sequence[str]) -> Clause:
+    """`term` for one value, `terms` (OR) for several."""
+    if len(values) == 1:
+        return {"term": {name: values[0]}}
+    return {"terms": {name: list(values)}}
+
+
+def hard_clauses(params: SearchParams) -> list[Clause]:
+    """Filters that define the candidate pool (AND), in the caller's order, then price, stock."""
+    clauses = [
+        values_clause(name, values)
+        for name, values in params.filters.items()
+        if name not in params.facets
+    ]
+    if params.price_min is not None or params.price_max is not None:
+        bounds = {"gte": params.price_min, "lte": params.price_max}
+        clauses.append({"range": {"price": {op: v for op, v in bounds.items() if v is not None}}})
+    if params.in_stock is not None:
+        clauses.append({"term": {"in_stock": params.in_stock}})
+    return clauses
+
+
+def selections(params: SearchParams) -> dict[str, Clause]:
+    """Facet selections, field -> clause, in the order of `params.facets`."""
+    return {
+        name: values_clause(name, params.filters[name])
+        for name in params.facets
+        if name in params.filters
+    }
+
+
+def all_of(clauses: Sequence[Clause]) -> Clause:
+    """One clause requiring all of `clauses` (match_all when there are none)."""
+    if not clauses:
+        return {"match_all": {}}
+    return {"bool": {"filter": list(clauses)}}

@@ -1,0 +1,41 @@
+"""The k-NN clause with an efficient filter, and the lucene score <-> cosine conversions.
+
+The hard filters go *inside* the clause (`knn.image_vector.filter`): the lucene engine then
+searches only among matching products (exactly, when few match), so a selective filter still
+yields k candidates, which a post-filter over the k nearest products would not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mappings.install import VECTOR_FIELD
+from plugin.errors import UnsupportedQueryError
+from plugin.filters import Clause, all_of
+
+COSINE = "cosinesimil"
+
+
+def knn_clause(vector: Sequence[float] | np.ndarray, k: int, filters: Sequence[Clause]) -> Clause:
+    """`{"knn": {"image_vector": {"vector", "k", "filter"?}}}`; no filter key without filters."""
+    body: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k}
+    if filters:
+        body["filter"] = all_of(filters)
+    return {"knn": {VECTOR_FIELD: body}}
+
+
+def similarity(score: float, space_type: str | None) -> float | None:
+    """Cosine similarity of a hit: lucene scores cosinesimil as (1 + cos) / 2."""
+    return 2.0 * score - 1.0 if space_type == COSINE else None
+
+
+def min_knn_score(min_similarity: float, space_type: str | None) -> float:
+    """The `_score` a hit needs for cosine similarity >= `min_similarity`."""
+    if space_type != COSINE:
+        raise UnsupportedQueryError(
+            f"min_score is a cosine similarity, but the index's vectors use {space_type!r}"
+        )
+    return (1.0 + min_similarity) / 2.0

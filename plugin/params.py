@@ -1,0 +1,274 @@
+"""What a caller may ask of a search, checked as a whole before any JSON is built.
+
+`SearchParams` is frozen and normalised on construction (filter values become tuples of
+strings, blank text becomes None), so two equal requests build equal JSON. Builders
+(`with_filter`, `without_filter`, `with_page`, or `dataclasses.replace`) return new, re-checked
+objects. Pages are 0-based: page 0 is the first `k` results.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Literal, Union
+
+from PIL import Image
+
+from plugin.errors import InvalidParamsError
+
+MAX_CANDIDATES = 10_000
+"""The k-NN plugin's largest k, and the index template's max_result_window."""
+DEFAULT_CANDIDATES = 200
+"""N when the caller gives none: fixed, so every page of one query ranks the same pool."""
+MAX_FACET_SIZE = 1_000
+
+ImageInput = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 - a runtime alias
+FilterInput = Mapping[str, "str | int | Sequence[str | int]"]
+Mode = Literal["vector", "hybrid", "keywords", "browse"]
+
+
+@dataclass(frozen=True)
+class Boosts:
+    """Business rules applied after fusion; see plugin/README.md for how they combine."""
+
+    in_stock_first: bool = False
+    """Stable partition: in-stock products before the rest, fused order kept within each."""
+    popularity_weight: float = 0.0
+    """final = fused + w * popularity min-max normalised over the candidate pool."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.in_stock_first, bool):
+            raise InvalidParamsError("boosts.in_stock_first must be true or false")
+        if not _is_number(self.popularity_weight) or not math.isfinite(self.popularity_weight):
+            raise InvalidParamsError("boosts.popularity_weight must be a finite number")
+        if self.popularity_weight < 0:
+            raise InvalidParamsError("boosts.popularity_weight must not be negative")
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """One search: a query (image, text, keywords or just filters), filters, facets, a page."""
+
+    image: ImageInput | None = None
+    """A local path, an http(s) URL, the encoded bytes, or a PIL image."""
+    text: str | None = None
+    """Text-to-image: embedded by the encoder's text tower (CLIP only)."""
+    image_weight: float = 1.0
+    text_weight: float = 1.0
+    """With both image and text: v = normalise(image_weight*v_img + text_weight*v_txt)."""
+    keywords: str | None = None
+    """BM25 over title^2 and description; with a vector it re-ranks the visual pool."""
+    filters: FilterInput = field(default_factory=dict)
+    """field -> value or values: OR within a field, AND across fields."""
+    price_min: float | None = None
+    price_max: float | None = None
+    in_stock: bool | None = None
+    k: int = 20
+    """Page size."""
+    page: int = 0
+    """0-based page number."""
+    facets: tuple[str, ...] = ()
+    """Keyword fields to count; a filter on one of them is a multi-select facet selection."""
+    facet_size: int = 50
+    """At most this many values per facet (selected values are always included)."""
+    min_score: float | None = None
+    """Minimum cosine similarity (-1..1) of a vector candidate."""
+    boosts: Boosts = field(default_factory=Boosts)
+    candidates: int | None = None
+    """Size N of the candidate pool (default 200); pages past it are empty, `total` says why."""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "text", _blank_to_none(self.text, "text"))
+        set_(self, "keywords", _blank_to_none(self.keywords, "keywords"))
+        set_(self, "filters", _normalise_filters(self.filters))
+        set_(self, "facets", _normalise_facets(self.facets))
+        if isinstance(self.boosts, Mapping):
+            set_(self, "boosts", _boosts_from_mapping(self.boosts))
+        self._check_image()
+        self._check_weights()
+        self._check_numbers()
+        self._check_combinations()
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def has_vector_query(self) -> bool:
+        return self.image is not None or self.text is not None
+
+    @property
+    def mode(self) -> Mode:
+        if self.has_vector_query:
+            return "hybrid" if self.keywords else "vector"
+        return "keywords" if self.keywords else "browse"
+
+    @property
+    def pool_size(self) -> int:
+        """N: how many candidates the vector (or keyword) search fetches."""
+        return DEFAULT_CANDIDATES if self.candidates is None else self.candidates
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.filters) or self.in_stock is not None or self._has_price_range
+
+    # ------------------------------------------------------------------ builders
+
+    def with_filter(self, name: str, values: str | int | Sequence[str | int]) -> SearchParams:
+        """A copy whose filter on `name` is `values` (replacing any earlier one), page 0."""
+        return replace(self, filters={**self.filters, name: values}, page=0)
+
+    def without_filter(self, name: str) -> SearchParams:
+        """A copy without the filter on `name`, page 0."""
+        return replace(
+            self, filters={key: v for key, v in self.filters.items() if key != name}, page=0
+        )
+
+    def with_page(self, page: int) -> SearchParams:
+        return replace(self, page=page)
+
+    # ------------------------------------------------------------------ checks
+
+    @property
+    def _has_price_range(self) -> bool:
+        return self.price_min is not None or self.price_max is not None
+
+    def _check_image(self) -> None:
+        image = self.image
+        if image is None or isinstance(image, Image.Image):
+            return
+        if isinstance(image, bytes | bytearray):
+            if not image:
+                raise InvalidParamsError("image bytes are empty")
+            return
+        if isinstance(image, os.PathLike):
+            image = os.fspath(image)
+        if not isinstance(image, str):
+            raise InvalidParamsError(
+                "image must be a path, an http(s) URL, bytes or a PIL image, "
+                f"not {type(image).__name__}"
+            )
+        if not image.strip():
+            raise InvalidParamsError("image path or URL is empty")
+
+    def _check_weights(self) -> None:
+        for name in ("image_weight", "text_weight"):
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                raise InvalidParamsError(f"{name} must be a finite number >= 0, got {value!r}")
+        given = [
+            weight
+            for weight, present in (
+                (self.image_weight, self.image is not None),
+                (self.text_weight, self.text is not None),
+            )
+            if present
+        ]
+        if given and not any(given):
+            raise InvalidParamsError("the weights of the given image/text are all 0")
+
+    def _check_numbers(self) -> None:
+        _check_int("k", self.k, 1, MAX_CANDIDATES)
+        _check_int("page", self.page, 0, MAX_CANDIDATES)
+        _check_int("facet_size", self.facet_size, 1, MAX_FACET_SIZE)
+        if (self.page + 1) * self.k > MAX_CANDIDATES:
+            raise InvalidParamsError(
+                f"page {self.page} of size {self.k} ends past result {MAX_CANDIDATES}, "
+                "the deepest a search can page; narrow the query with filters"
+            )
+        if self.candidates is not None:
+            _check_int("candidates", self.candidates, 1, MAX_CANDIDATES)
+        for name in ("price_min", "price_max"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or not math.isfinite(value)):
+                raise InvalidParamsError(f"{name} must be a finite number, got {value!r}")
+        low, high = self.price_min, self.price_max
+        if low is not None and high is not None and low > high:
+            raise InvalidParamsError(f"price_min {low} is greater than price_max {high}")
+        if self.in_stock is not None and not isinstance(self.in_stock, bool):
+            raise InvalidParamsError(f"in_stock must be true, false or None, not {self.in_stock!r}")
+        score = self.min_score
+        if score is not None and (not _is_number(score) or not -1.0 <= score <= 1.0):
+            raise InvalidParamsError(f"min_score is a cosine similarity in -1..1, got {score!r}")
+        if not isinstance(self.boosts, Boosts):
+            raise InvalidParamsError("boosts must be a Boosts or a mapping of its fields")
+
+    def _check_combinations(self) -> None:
+        if not (self.has_vector_query or self.keywords or self.has_filters):
+            raise InvalidParamsError(
+                "nothing to search for: give an image, a text, keywords or filters"
+            )
+        if self.min_score is not None and not self.has_vector_query:
+            raise InvalidParamsError("min_score needs an image or text query (it is a similarity)")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidParamsError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+
+
+def _blank_to_none(value: object, name: str) -> str | None:
+    """An empty search box means "no text", not a search for the empty string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParamsError(f"{name} must be a string, not {type(value).__name__}")
+    return value if value.strip() else None
+
+
+def _filter_value(name: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidParamsError(
+            f"filter {name!r}: values are strings, got {type(value).__name__} {value!r}"
+        )
+    text = str(value)
+    if not text:
+        raise InvalidParamsError(f"filter {name!r} has an empty value")
+    return text
+
+
+def _normalise_filters(filters: object) -> Mapping[str, tuple[str, ...]]:
+    """field -> tuple of distinct string values, in the caller's order; read-only."""
+    if not isinstance(filters, Mapping):
+        raise InvalidParamsError("filters must be a mapping of field -> value(s)")
+    out: dict[str, tuple[str, ...]] = {}
+    for name, raw in filters.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidParamsError(f"filter field names are non-empty strings, got {name!r}")
+        values = [raw] if isinstance(raw, str | int) else raw
+        if isinstance(values, set | frozenset):
+            values = sorted(values, key=str)  # a set has no order; the JSON must have one
+        if not isinstance(values, Sequence):
+            raise InvalidParamsError(
+                f"filter {name!r}: values are strings (or a list of them), "
+                f"got {type(values).__name__} {values!r}"
+            )
+        normalised = tuple(dict.fromkeys(_filter_value(name, value) for value in values))
+        if not normalised:
+            raise InvalidParamsError(f"filter {name!r} has no values")
+        out[name] = normalised
+    return MappingProxyType(out)
+
+
+def _normalise_facets(facets: object) -> tuple[str, ...]:
+    if isinstance(facets, str) or not isinstance(facets, Sequence | set | frozenset):
+        raise InvalidParamsError("facets must be a list of field names")
+    for name in facets:
+        if not isinstance(name, str) or not name:
+            raise InvalidParamsError(f"facet names are non-empty strings, got {name!r}")
+    return tuple(dict.fromkeys(facets))
+
+
+def _boosts_from_mapping(raw: Mapping[str, object]) -> Boosts:
+    unknown = set(raw) - {"in_stock_first", "popularity_weight"}
+    if unknown:
+        raise InvalidParamsError(
+            f"unknown boosts {sorted(unknown)}; valid: in_stock_first, popularity_weight"
+        )
+    return Boosts(**raw)  # type: ignore[arg-type]

@@ -1,0 +1,155 @@
+"""SearchParams (+ query vector) -> the bodies of the one HTTP request a search makes. No I/O.
+
+| mode     | searches                                                        | ranking          |
+|----------|-----------------------------------------------------------------|------------------|
+| vector   | A: knn(k=N, hard filters inside), aggs, post_filter, size N     | vector, RRF      |
+| hybrid   | A, and B: BM25 `should` + the same knn clause as `filter`, size N | RRF of A and B |
+| keywords | BM25 `must` + hard filters, aggs, post_filter, size N           | BM25, RRF        |
+| browse   | hard filters, aggs, post_filter, sorted by the boosts then sku  | server sort      |
+
+Two searches travel in one `_msearch`; one goes to `_search`. B restricts BM25 to the visual
+candidate pool (same knn clause, filter context), so the keywords re-rank within the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mappings.install import INTERNAL_FIELDS
+from plugin.errors import InvalidParamsError
+from plugin.facets import facet_aggs, post_filter
+from plugin.filters import Clause, all_of, check_fields, hard_clauses
+from plugin.keyword import keyword_clause
+from plugin.knn import knn_clause, min_knn_score
+from plugin.params import Mode, SearchParams
+from plugin.schema import IndexSchema
+
+SOURCE = {"excludes": list(INTERNAL_FIELDS)}
+"""Hits never carry the vector (or ingest's bookkeeping)."""
+SCORE_THEN_SKU = [{"_score": {"order": "desc"}}, {"sku": {"order": "asc"}}]
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What to send: one body (`_search`) or two (`_msearch`: vector search A, keyword B)."""
+
+    mode: Mode
+    searches: tuple[dict[str, Any], ...]
+
+    def msearch_body(self) -> list[dict[str, Any]]:
+        """NDJSON lines for `_msearch`: an empty header (the index is in the URL) per body."""
+        lines: list[dict[str, Any]] = []
+        for body in self.searches:
+            lines.extend(({}, body))
+        return lines
+
+
+def check_request(params: SearchParams, schema: IndexSchema) -> None:
+    """Everything that can fail without the model: run it before spending time on encoding."""
+    check_fields(params, schema)
+    if params.min_score is not None:
+        min_knn_score(params.min_score, schema.space_type)
+
+
+def build_request(
+    params: SearchParams,
+    schema: IndexSchema,
+    vector: Sequence[float] | np.ndarray | None = None,
+) -> SearchPlan:
+    """The request for `params`; `vector` is required exactly when there is an image or text."""
+    check_request(params, schema)
+    if params.has_vector_query != (vector is not None):
+        raise InvalidParamsError(
+            "pass the query vector exactly when the params hold an image or text"
+        )
+    hard = hard_clauses(params)
+    if vector is not None:
+        if schema.dim is not None and len(vector) != schema.dim:
+            raise InvalidParamsError(
+                f"query vector has {len(vector)} dimensions, index {schema.alias!r} {schema.dim}"
+            )
+        return _vector_plan(params, schema, vector, hard)
+    if params.keywords:
+        return SearchPlan("keywords", (_keywords_body(params, hard),))
+    return SearchPlan("browse", (_browse_body(params, hard),))
+
+
+def _with_selections(body: dict[str, Any], params: SearchParams, *, aggs: bool) -> dict[str, Any]:
+    selected = post_filter(params)
+    if selected is not None:
+        body["post_filter"] = selected
+    if aggs:
+        body["aggs"] = facet_aggs(params)
+    return body
+
+
+def _vector_plan(
+    params: SearchParams,
+    schema: IndexSchema,
+    vector: Sequence[float] | np.ndarray,
+    hard: list[Clause],
+) -> SearchPlan:
+    n = params.pool_size
+    knn = knn_clause(vector, n, hard)
+    body: dict[str, Any] = {"size": n, "query": knn}
+    _with_selections(body, params, aggs=True)
+    if params.min_score is not None:
+        # Server-side, so the facet counts and the total honour it too.
+        body["min_score"] = min_knn_score(params.min_score, schema.space_type)
+    body["_source"] = SOURCE
+    if not params.keywords:
+        return SearchPlan("vector", (body,))
+    within_pool = {
+        "bool": {
+            "should": [keyword_clause(params.keywords)],
+            "minimum_should_match": 1,
+            "filter": [knn],
+        }
+    }
+    keyword_body: dict[str, Any] = {"size": n, "query": within_pool}
+    _with_selections(keyword_body, params, aggs=False)
+    keyword_body["_source"] = False
+    return SearchPlan("hybrid", (body, keyword_body))
+
+
+def _keywords_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
+    query: dict[str, Any] = {"must": [keyword_clause(params.keywords or "")]}
+    if hard:
+        query["filter"] = hard
+    body: dict[str, Any] = {
+        "size": params.pool_size,
+        "query": {"bool": query},
+        "sort": SCORE_THEN_SKU,
+        "track_total_hits": True,
+    }
+    _with_selections(body, params, aggs=True)
+    body["_source"] = SOURCE
+    return body
+
+
+def browse_sort(params: SearchParams) -> list[dict[str, Any]]:
+    """The boosts as a sort: with no relevance score, fused order is just sku order."""
+    sort: list[dict[str, Any]] = []
+    if params.boosts.in_stock_first:
+        sort.append({"in_stock": {"order": "desc", "missing": 0, "unmapped_type": "boolean"}})
+    if params.boosts.popularity_weight > 0:
+        sort.append({"popularity": {"order": "desc", "missing": 0, "unmapped_type": "double"}})
+    sort.append({"sku": {"order": "asc"}})
+    return sort
+
+
+def _browse_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "from": params.page * params.k,
+        "size": params.k,
+        "query": all_of(hard),
+        "sort": browse_sort(params),
+        "track_total_hits": True,
+    }
+    _with_selections(body, params, aggs=True)
+    body["_source"] = SOURCE
+    return body

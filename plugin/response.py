@@ -1,0 +1,157 @@
+"""OpenSearch hits and buckets -> the result dataclasses callers see.
+
+A product's id is its sku (ingest writes `_id = sku`), so hits from the two searches of a
+hybrid request are matched on `_id` and the keyword search need not return `_source`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from plugin.facets import FACET_PREFIX, PRICE_AGG
+from plugin.params import Mode, SearchParams
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One hit of one search, before ranking."""
+
+    sku: str
+    score: float
+    source: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a hit is where it is; None where that signal played no part."""
+
+    vector_score: float | None = None
+    """Lucene's `_score`, (1 + cos) / 2 for cosinesimil."""
+    similarity: float | None = None
+    """Cosine similarity to the query vector, 2 * vector_score - 1."""
+    vector_rank: int | None = None
+    keyword_score: float | None = None
+    """BM25 score."""
+    keyword_rank: int | None = None
+    fused_score: float | None = None
+    """Reciprocal rank fusion over the signals above."""
+    popularity_boost: float | None = None
+    """popularity_weight * popularity min-max normalised over the pool."""
+    final_score: float | None = None
+    """fused_score + popularity_boost; in_stock_first then partitions on stock."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    sku: str
+    title: str | None
+    image: str | None
+    price: float | None
+    in_stock: bool | None
+    popularity: float | None
+    attributes: dict[str, Any]
+    """The product's keyword attributes (colour, brand, ... and extra ones)."""
+    explanation: Explanation
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class PriceStats:
+    """Over the results (all selections applied); min/max/avg are None when no price is known."""
+
+    count: int
+    min: float | None
+    max: float | None
+    avg: float | None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Per-stage wall time in milliseconds, for the latency benchmark."""
+
+    load_ms: float = 0.0
+    """Reading and decoding the query image."""
+    encode_ms: float = 0.0
+    """Running the encoder (and blending image and text vectors)."""
+    opensearch_took_ms: float = 0.0
+    """OpenSearch's own `took`."""
+    opensearch_ms: float = 0.0
+    """The HTTP round trip, including `took`, transfer and JSON decoding."""
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    mode: Mode
+    hits: tuple[Hit, ...]
+    total: int
+    """How many results the user can page through (the ranked list over P and selections)."""
+    page: int
+    k: int
+    candidates: int | None
+    """Pool size N the search fetched (None when browsing, which pages on the server)."""
+    facets: dict[str, tuple[FacetValue, ...]] = field(default_factory=dict)
+    price: PriceStats | None = None
+    timings: Timings = Timings()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data for the CLI and the HTTP service."""
+        return asdict(self)
+
+
+def candidates(response: Mapping[str, Any]) -> list[Candidate]:
+    return [
+        Candidate(hit["_id"], float(hit.get("_score") or 0.0), hit.get("_source") or {})
+        for hit in response["hits"]["hits"]
+    ]
+
+
+def total_hits(response: Mapping[str, Any]) -> int:
+    total = response["hits"]["total"]
+    return int(total["value"] if isinstance(total, Mapping) else total)
+
+
+def to_hit(
+    sku: str, source: Mapping[str, Any], explanation: Explanation, attributes: Sequence[str]
+) -> Hit:
+    return Hit(
+        sku=sku,
+        title=source.get("title"),
+        image=source.get("image"),
+        price=source.get("price"),
+        in_stock=source.get("in_stock"),
+        popularity=source.get("popularity"),
+        attributes={name: source[name] for name in attributes if name in source},
+        explanation=explanation,
+    )
+
+
+def facets(aggs: Mapping[str, Any], params: SearchParams) -> dict[str, tuple[FacetValue, ...]]:
+    """field -> values sorted by count desc then value; every selected value is listed."""
+    out: dict[str, tuple[FacetValue, ...]] = {}
+    for name in params.facets:
+        agg = aggs[FACET_PREFIX + name]
+        counts = {str(b["key"]): int(b["doc_count"]) for b in agg["values"]["buckets"]}
+        chosen = params.filters.get(name, ())
+        if chosen:
+            exact = {str(b["key"]): int(b["doc_count"]) for b in agg["selected"]["buckets"]}
+            counts.update({value: exact.get(value, 0) for value in chosen})
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        out[name] = tuple(FacetValue(value, count, value in chosen) for value, count in ordered)
+    return out
+
+
+def price_stats(aggs: Mapping[str, Any]) -> PriceStats:
+    stats = aggs[PRICE_AGG]["stats"]
+    count = int(stats.get("count") or 0)
+    if not count:
+        return PriceStats(0, None, None, None)
+    return PriceStats(count, stats["min"], stats["max"], stats["avg"])

@@ -1,0 +1,62 @@
+"""What an alias's mapping allows a search to do: its filterable fields, encoder and vector.
+
+Pure: it reads a `get_mapping` response that `plugin.search` fetched (once per Searcher), so
+field checks work in tests without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mappings.install import INTERNAL_FIELDS, VECTOR_FIELD
+from plugin.errors import EncoderMismatchError
+
+# Keyword fields that identify a product rather than describe it: never filters or facets.
+_NOT_ATTRIBUTES = frozenset(INTERNAL_FIELDS) | {"sku"}
+
+
+@dataclass(frozen=True)
+class IndexSchema:
+    alias: str
+    indices: tuple[str, ...]
+    keyword_fields: tuple[str, ...]
+    """Filterable and facetable attributes, sorted (the list an unknown-field error shows)."""
+    encoder: str | None
+    """`_meta.encoder` of the mapping: the model that made the stored vectors."""
+    dim: int | None
+    space_type: str | None
+
+    @classmethod
+    def from_mapping(cls, alias: str, response: Mapping[str, Any]) -> IndexSchema:
+        """Parse `indices.get_mapping(index=alias)`; every index behind the alias must agree."""
+        fields: set[str] = set()
+        encoders: set[str | None] = set()
+        vectors: set[tuple[int | None, str | None]] = set()
+        for body in response.values():
+            mappings = body.get("mappings", {})
+            properties = mappings.get("properties", {})
+            fields.update(_keyword_fields(properties))
+            encoders.add((mappings.get("_meta") or {}).get("encoder"))
+            vector = properties.get(VECTOR_FIELD, {})
+            method = vector.get("method") or {}
+            vectors.add(
+                (vector.get("dimension"), method.get("space_type", vector.get("space_type")))
+            )
+        if len(encoders) > 1:
+            names = sorted(str(name) for name in encoders)
+            raise EncoderMismatchError(alias, names[0], names[1], " (the alias mixes indices)")
+        (encoder,) = encoders or {None}
+        (dim, space_type) = next(iter(vectors)) if len(vectors) == 1 else (None, None)
+        return cls(alias, tuple(sorted(response)), tuple(sorted(fields)), encoder, dim, space_type)
+
+
+def _keyword_fields(properties: Mapping[str, Any]) -> list[str]:
+    return [
+        name
+        for name, spec in properties.items()
+        if spec.get("type") == "keyword"
+        and spec.get("index", True) is not False
+        and name not in _NOT_ATTRIBUTES
+    ]

@@ -1,0 +1,172 @@
+"""The search entry point, and the only module that talks to the cluster.
+
+    searcher = Searcher(client, "products", encoder)   # keep it: it caches the mapping
+    result = searcher.search(SearchParams(image="shoe.jpg", keywords="nike", k=20))
+
+Each `search()` sends exactly one HTTP request (`_search`, or `_msearch` for vector +
+keywords); the alias's mapping (valid fields, encoder, dimension) is fetched once per Searcher,
+on first use, and again after `refresh_schema()` (call it after an alias swap that may have
+changed the mapping).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from opensearchpy.exceptions import NotFoundError, TransportError
+
+from ingest.encoders import Encoder
+from ingest.images import DEFAULT_CONFIG, ImageLoaderConfig
+from plugin.errors import IndexNotFoundError, SearchBackendError
+from plugin.params import SearchParams
+from plugin.query_vector import check_encoder, embed_query, load_query_image
+from plugin.ranking import Ranked, rank
+from plugin.request import SearchPlan, build_request, check_request
+from plugin.response import (
+    Explanation,
+    Hit,
+    SearchResult,
+    Timings,
+    candidates,
+    facets,
+    price_stats,
+    to_hit,
+    total_hits,
+)
+from plugin.schema import IndexSchema
+
+T = TypeVar("T")
+
+
+class Searcher:
+    """Searches one alias with one encoder (None for keyword and filter searches only)."""
+
+    def __init__(
+        self,
+        client: Any,
+        alias: str,
+        encoder: Encoder | None = None,
+        *,
+        image_config: ImageLoaderConfig = DEFAULT_CONFIG,
+    ) -> None:
+        self.client = client
+        self.alias = alias
+        self.encoder = encoder
+        self.image_config = image_config
+        self._schema: IndexSchema | None = None
+
+    @property
+    def schema(self) -> IndexSchema:
+        if self._schema is None:
+            self._schema = self.refresh_schema()
+        return self._schema
+
+    def refresh_schema(self) -> IndexSchema:
+        """Read the alias's mapping again (one request)."""
+        try:
+            response = self.client.indices.get_mapping(index=self.alias)
+        except NotFoundError:
+            raise IndexNotFoundError(self.alias) from None
+        except TransportError as error:
+            raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+        self._schema = IndexSchema.from_mapping(self.alias, response)
+        return self._schema
+
+    def search(self, params: SearchParams) -> SearchResult:
+        started = time.perf_counter()
+        schema = self.schema
+        check_request(params, schema)  # cheap checks before the model runs
+        vector, load_ms, encode_ms = None, 0.0, 0.0
+        if params.has_vector_query:
+            encoder = check_encoder(params, schema, self.encoder)
+            image = None
+            if params.image is not None:
+                image, load_ms = _timed(lambda: load_query_image(params.image, self.image_config))
+            vector, encode_ms = _timed(
+                lambda: embed_query(
+                    encoder, image, params.text, params.image_weight, params.text_weight
+                )
+            )
+        plan = build_request(params, schema, vector)
+        (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
+        hits, total = _page(plan, params, responses, schema)
+        aggs = responses[0].get("aggregations", {})
+        timings = Timings(
+            load_ms=load_ms,
+            encode_ms=encode_ms,
+            opensearch_took_ms=float(took),
+            opensearch_ms=opensearch_ms,
+            total_ms=(time.perf_counter() - started) * 1000,
+        )
+        return SearchResult(
+            mode=plan.mode,
+            hits=hits,
+            total=total,
+            page=params.page,
+            k=params.k,
+            candidates=None if plan.mode == "browse" else params.pool_size,
+            facets=facets(aggs, params),
+            price=price_stats(aggs),
+            timings=timings,
+        )
+
+    def _send(self, plan: SearchPlan) -> tuple[list[Mapping[str, Any]], float]:
+        """The one HTTP request; returns each search's response and OpenSearch's `took`."""
+        try:
+            if len(plan.searches) == 1:
+                response = self.client.search(index=self.alias, body=plan.searches[0])
+                responses = [response]
+            else:
+                response = self.client.msearch(index=self.alias, body=plan.msearch_body())
+                responses = response["responses"]
+        except NotFoundError:
+            raise IndexNotFoundError(self.alias) from None
+        except TransportError as error:
+            raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+        errors = [r["error"] for r in responses if "error" in r]
+        errors += [f for r in responses for f in (r.get("_shards") or {}).get("failures", [])]
+        if errors:
+            # Partial results would make facet counts and pages silently wrong.
+            raise SearchBackendError(self.alias, errors)
+        return responses, response.get("took", 0)
+
+
+def _page(
+    plan: SearchPlan,
+    params: SearchParams,
+    responses: Sequence[Mapping[str, Any]],
+    schema: IndexSchema,
+) -> tuple[tuple[Hit, ...], int]:
+    """The requested page of the ranked pool, and how many results there are in all."""
+    fields = schema.keyword_fields
+    if plan.mode == "browse":  # the server sorted and paged
+        found = candidates(responses[0])
+        hits = tuple(to_hit(c.sku, c.source, Explanation(), fields) for c in found)
+        return hits, total_hits(responses[0])
+    ranked: list[Ranked]
+    if plan.mode == "keywords":
+        ranked = rank(None, candidates(responses[0]), params.boosts)
+        total = total_hits(responses[0])
+    else:
+        keyword = candidates(responses[1]) if plan.mode == "hybrid" else None
+        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type)
+        total = len(ranked)
+    start = params.page * params.k
+    page = ranked[start : start + params.k]
+    return tuple(to_hit(r.sku, r.source, r.explanation, fields) for r in page), total
+
+
+def _timed(work: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = work()
+    return result, (time.perf_counter() - started) * 1000
+
+
+def _transport_error(error: TransportError) -> dict[str, Any]:
+    info = error.info if isinstance(error.info, dict) else {}
+    detail = info.get("error")
+    if isinstance(detail, dict):
+        return detail
+    return {"type": str(error.error), "reason": str(detail or error.info or error)}

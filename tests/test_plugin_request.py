@@ -1,0 +1,423 @@
+"""Request builders as golden dicts: no server, no model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mappings.install import INTERNAL_FIELDS, IndexSpec, template_body
+from plugin.errors import (
+    EncoderMismatchError,
+    InvalidParamsError,
+    UnknownFieldError,
+    UnsupportedQueryError,
+)
+from plugin.params import Boosts, SearchParams
+from plugin.query_vector import check_encoder, embed_query
+from plugin.request import build_request
+from plugin.schema import IndexSchema
+from tests.conftest import REPO
+
+DIM = 4
+VECTOR = [0.5, 0.5, 0.5, 0.5]
+SOURCE = {"excludes": list(INTERNAL_FIELDS)}
+KEYWORDS = ["title^2", "description"]
+VALID = (
+    "article_type, brand, category, colour, colour_group, gender, material, season, "
+    "subcategory, usage"
+)
+
+
+def schema(encoder: str = "fake-encoder") -> IndexSchema:
+    """The schema of an index built from the real template, with one extra attribute."""
+    spec = IndexSpec(alias="products", encoder=encoder, dim=DIM, extra_attributes=("material",))
+    mappings = template_body(spec)["template"]["mappings"]
+    return IndexSchema.from_mapping("products", {"products-v1": {"mappings": mappings}})
+
+
+def body(params: SearchParams, vector: list[float] | None = VECTOR) -> list[dict]:
+    plan = build_request(params, schema(), vector if params.has_vector_query else None)
+    return list(plan.searches)
+
+
+def facet(name: str, size: int = 50, others: dict | None = None) -> dict:
+    return {
+        "filter": others or {"match_all": {}},
+        "aggs": {
+            "values": {
+                "terms": {
+                    "field": name,
+                    "size": size,
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                }
+            }
+        },
+    }
+
+
+def price(selected: dict | None = None) -> dict:
+    return {
+        "filter": selected or {"match_all": {}},
+        "aggs": {"stats": {"stats": {"field": "price"}}},
+    }
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_schema_from_real_template() -> None:
+    found = schema()
+    assert ", ".join(found.keyword_fields) == VALID  # no sku, image, or ingest bookkeeping
+    assert (found.encoder, found.dim, found.space_type) == ("fake-encoder", DIM, "cosinesimil")
+
+
+# --------------------------------------------------------------------------- vector
+
+
+def test_knn_carries_hard_filters_inside() -> None:
+    params = SearchParams(
+        image="shoe.jpg", filters={"colour_group": "Blue", "gender": ["Men", "Unisex"]},
+        price_min=10, price_max=50.5, in_stock=True, k=10,
+    )  # fmt: skip
+    (search,) = body(params)
+    assert search == {
+        "size": 200,
+        "query": {
+            "knn": {
+                "image_vector": {
+                    "vector": VECTOR,
+                    "k": 200,
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"term": {"colour_group": "Blue"}},
+                                {"terms": {"gender": ["Men", "Unisex"]}},
+                                {"range": {"price": {"gte": 10, "lte": 50.5}}},
+                                {"term": {"in_stock": True}},
+                            ]
+                        }
+                    },
+                }
+            }
+        },
+        "aggs": {"price": price()},
+        "_source": SOURCE,
+    }
+
+
+def test_knn_without_filters_has_no_filter_key() -> None:
+    (search,) = body(SearchParams(text="red dress", candidates=300))
+    assert search["query"] == {"knn": {"image_vector": {"vector": VECTOR, "k": 300}}}
+    assert "post_filter" not in search
+
+
+def test_vector_is_sent_as_plain_floats() -> None:
+    params = SearchParams(image="shoe.jpg")
+    plan = build_request(params, schema(), np.array(VECTOR, dtype=np.float32))
+    json.dumps(plan.searches)  # numpy scalars would not serialise
+    assert plan.searches[0]["query"]["knn"]["image_vector"]["vector"] == VECTOR
+
+
+def test_min_score_is_a_cosine_turned_into_a_lucene_score() -> None:
+    (search,) = body(SearchParams(image="shoe.jpg", min_score=0.5))
+    assert search["min_score"] == 0.75  # lucene cosinesimil: (1 + cos) / 2
+
+
+def test_default_pool_grows_with_the_page() -> None:
+    assert SearchParams(image="x.jpg").pool_size == 200
+    assert SearchParams(image="x.jpg", k=30, page=4).pool_size == 200  # the same pool per page
+    assert SearchParams(image="x.jpg", k=30, page=4, candidates=40).pool_size == 40
+
+
+# --------------------------------------------------------------------------- facets
+
+
+def test_facet_selections_go_to_post_filter_and_other_facets_aggs() -> None:
+    params = SearchParams(
+        image="shoe.jpg",
+        filters={"colour_group": ["Blue", "Red"], "gender": "Men", "category": "Footwear"},
+        facets=("colour_group", "gender", "brand"),
+        k=10,
+    )
+    (search,) = body(params)
+    colour = {"terms": {"colour_group": ["Blue", "Red"]}}
+    gender = {"term": {"gender": "Men"}}
+    # Only the non-facet filter is hard, inside the knn clause.
+    knn = search["query"]["knn"]["image_vector"]
+    assert knn["filter"] == {"bool": {"filter": [{"term": {"category": "Footwear"}}]}}
+    assert search["post_filter"] == {"bool": {"filter": [colour, gender]}}
+    colour_agg = facet("colour_group", others={"bool": {"filter": [gender]}})
+    colour_agg["aggs"]["selected"] = {
+        "terms": {"field": "colour_group", "include": ["Blue", "Red"], "size": 2}
+    }
+    gender_agg = facet("gender", others={"bool": {"filter": [colour]}})
+    gender_agg["aggs"]["selected"] = {"terms": {"field": "gender", "include": ["Men"], "size": 1}}
+    assert search["aggs"] == {
+        "facet:colour_group": colour_agg,
+        "facet:gender": gender_agg,
+        "facet:brand": facet("brand", others={"bool": {"filter": [colour, gender]}}),
+        "price": price({"bool": {"filter": [colour, gender]}}),
+    }
+
+
+def test_facet_size_is_passed_on() -> None:
+    (search,) = body(SearchParams(filters={"brand": "Nike"}, facets=("colour",), facet_size=7))
+    assert search["aggs"]["facet:colour"] == facet("colour", size=7)
+
+
+# --------------------------------------------------------------------------- hybrid
+
+
+def test_hybrid_is_one_msearch_with_bm25_inside_the_visual_pool() -> None:
+    params = SearchParams(
+        image="shoe.jpg", keywords="running shoe", filters={"gender": "Men", "brand": "Nike"},
+        facets=("brand",), k=20, page=1, min_score=0.2,
+    )  # fmt: skip
+    plan = build_request(params, schema(), VECTOR)
+    assert plan.mode == "hybrid"
+    lines = plan.msearch_body()
+    assert [lines[0], lines[2]] == [{}, {}]
+    vector, keyword = lines[1], lines[3]
+    knn = {
+        "knn": {
+            "image_vector": {
+                "vector": VECTOR,
+                "k": 200,
+                "filter": {"bool": {"filter": [{"term": {"gender": "Men"}}]}},
+            }
+        }
+    }
+    selected = {"bool": {"filter": [{"term": {"brand": "Nike"}}]}}
+    assert vector["query"] == knn
+    assert vector["size"] == 200 and vector["post_filter"] == selected
+    assert vector["min_score"] == pytest.approx(0.6)
+    assert set(vector["aggs"]) == {"facet:brand", "price"}
+    assert keyword == {
+        "size": 200,
+        "query": {
+            "bool": {
+                "should": [{"multi_match": {"query": "running shoe", "fields": KEYWORDS}}],
+                "minimum_should_match": 1,
+                "filter": [knn],
+            }
+        },
+        "post_filter": selected,
+        "_source": False,
+    }
+
+
+def test_keywords_only_is_bm25_over_hard_filters() -> None:
+    params = SearchParams(keywords="nike", filters={"gender": "Men"}, price_max=80)
+    plan = build_request(params, schema())
+    assert plan.mode == "keywords"
+    assert plan.searches == (
+        {
+            "size": 200,
+            "query": {
+                "bool": {
+                    "must": [{"multi_match": {"query": "nike", "fields": KEYWORDS}}],
+                    "filter": [{"term": {"gender": "Men"}}, {"range": {"price": {"lte": 80}}}],
+                }
+            },
+            "sort": [{"_score": {"order": "desc"}}, {"sku": {"order": "asc"}}],
+            "track_total_hits": True,
+            "aggs": {"price": price()},
+            "_source": SOURCE,
+        },
+    )
+
+
+def test_browse_sorts_by_the_boosts_then_sku_and_pages_on_the_server() -> None:
+    params = SearchParams(
+        filters={"gender": "Women"}, k=24, page=2,
+        boosts=Boosts(in_stock_first=True, popularity_weight=0.01),
+    )  # fmt: skip
+    (search,) = body(params)
+    assert search == {
+        "from": 48,
+        "size": 24,
+        "query": {"bool": {"filter": [{"term": {"gender": "Women"}}]}},
+        "sort": [
+            {"in_stock": {"order": "desc", "missing": 0, "unmapped_type": "boolean"}},
+            {"popularity": {"order": "desc", "missing": 0, "unmapped_type": "double"}},
+            {"sku": {"order": "asc"}},
+        ],
+        "track_total_hits": True,
+        "aggs": {"price": price()},
+        "_source": SOURCE,
+    }
+    plain = body(SearchParams(in_stock=False))[0]
+    assert plain["sort"] == [{"sku": {"order": "asc"}}]
+    assert plain["query"] == {"bool": {"filter": [{"term": {"in_stock": False}}]}}
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@pytest.mark.parametrize("mode", ["vector", "keywords", "browse"])
+def test_values_stay_literal_terms(mode: str) -> None:
+    nasty = ['Levi"s', "N*ke", "Nike OR brand:*", "a\\b", "(x) AND y"]
+    params = SearchParams(
+        image="x.jpg" if mode == "vector" else None,
+        keywords='"shoe" OR * AND brand:x' if mode == "keywords" else None,
+        filters={"brand": nasty, "colour": "Blue OR Red"},
+        facets=("brand",),
+    )
+    (search, *_) = body(params)
+    assert search["post_filter"] == {"bool": {"filter": [{"terms": {"brand": nasty}}]}}
+    selected = search["aggs"]["facet:brand"]["aggs"]["selected"]["terms"]
+    assert selected["include"] == nasty  # exact values, not a regular expression
+    text = json.dumps(search)
+    assert '{"term": {"colour": "Blue OR Red"}}' in text
+    assert "query_string" not in text and "wildcard" not in text and "regexp" not in text
+    if mode == "keywords":
+        must = search["query"]["bool"]["must"]
+        assert must == [{"multi_match": {"query": '"shoe" OR * AND brand:x', "fields": KEYWORDS}}]
+
+
+def test_unknown_filter_field_lists_the_valid_ones() -> None:
+    with pytest.raises(UnknownFieldError) as caught:
+        body(SearchParams(filters={"color": "Blue"}))
+    assert caught.value.field == "color"
+    assert str(caught.value) == f"unknown filter field 'color'; valid fields: {VALID}"
+    assert isinstance(caught.value, ValueError)
+
+
+def test_unknown_facet_and_internal_fields_are_refused() -> None:
+    with pytest.raises(UnknownFieldError, match="unknown facet field 'size'"):
+        body(SearchParams(keywords="x", facets=("size",)))
+    for internal in ("image_vector", "doc_hash", "sku", "image", "title"):
+        with pytest.raises(UnknownFieldError):
+            body(SearchParams(filters={internal: "x"}))
+    with pytest.raises(UnknownFieldError, match="use price_min/price_max or in_stock"):
+        body(SearchParams(filters={"price": "10"}))
+
+
+def test_vector_must_match_the_query_and_the_index() -> None:
+    with pytest.raises(InvalidParamsError, match="exactly when"):
+        build_request(SearchParams(image="x.jpg"), schema(), None)
+    with pytest.raises(InvalidParamsError, match="exactly when"):
+        build_request(SearchParams(keywords="x"), schema(), VECTOR)
+    with pytest.raises(InvalidParamsError, match="3 dimensions"):
+        build_request(SearchParams(image="x.jpg"), schema(), [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "nothing to search for"),
+        ({"facets": ("brand",)}, "nothing to search for"),
+        ({"keywords": "   "}, "nothing to search for"),
+        ({"keywords": "x", "min_score": 0.5}, "min_score needs an image or text"),
+        ({"image": "x.jpg", "min_score": 1.5}, "min_score is a cosine similarity"),
+        ({"keywords": "x", "price_min": 50, "price_max": 10}, "greater than price_max"),
+        ({"keywords": "x", "price_min": float("nan")}, "price_min must be a finite"),
+        ({"keywords": "x", "k": 0}, "k must be an integer"),
+        ({"keywords": "x", "k": True}, "k must be an integer"),
+        ({"keywords": "x", "page": -1}, "page must be an integer"),
+        ({"keywords": "x", "k": 100, "page": 100}, "ends past result 10000"),
+        ({"image": "x.jpg", "candidates": 10001}, "candidates must be an integer"),
+        ({"image": "x.jpg", "image_weight": 0}, "weights of the given image/text are all 0"),
+        ({"image": "x", "text": "y", "image_weight": 0, "text_weight": 0}, "all 0"),
+        ({"image": "x", "text_weight": -1}, "text_weight must be a finite number >= 0"),
+        ({"image": 42}, "image must be a path"),
+        ({"image": b""}, "image bytes are empty"),
+        ({"image": " "}, "image path or URL is empty"),
+        ({"filters": {"brand": []}}, "filter 'brand' has no values"),
+        ({"filters": {"brand": ""}}, "filter 'brand' has an empty value"),
+        ({"filters": {"brand": True}}, "values are strings"),
+        ({"filters": {"brand": 1.5}}, "values are strings"),
+        ({"filters": ["brand"]}, "filters must be a mapping"),
+        ({"keywords": "x", "facets": "brand"}, "facets must be a list"),
+        ({"keywords": "x", "in_stock": "yes"}, "in_stock must be"),
+        ({"keywords": "x", "boosts": {"stock": True}}, "unknown boosts"),
+        ({"keywords": "x", "boosts": {"popularity_weight": -1}}, "must not be negative"),
+        ({"keywords": "x", "facet_size": 0}, "facet_size must be"),
+    ],
+)
+def test_argument_validation(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidParamsError, match=message):
+        SearchParams(**kwargs)
+
+
+def test_accepted_inputs_are_normalised() -> None:
+    params = SearchParams(
+        image=Image.new("RGB", (4, 4)),
+        text="",
+        filters={"brand": ("Nike", "Nike", 42), "colour": {"Red", "Blue"}},
+        facets=["brand", "brand"],
+        boosts={"in_stock_first": True},
+    )
+    assert params.text is None and params.mode == "vector"
+    assert dict(params.filters) == {"brand": ("Nike", "42"), "colour": ("Blue", "Red")}
+    assert params.facets == ("brand",)
+    assert params.boosts == Boosts(in_stock_first=True)
+    with pytest.raises(TypeError):
+        params.filters["brand"] = ("x",)  # type: ignore[index]
+
+
+def test_builders_return_new_objects() -> None:
+    base = SearchParams(keywords="shoe", filters={"brand": "Nike"}, page=3)
+    narrowed = base.with_filter("colour", ["Red"])
+    assert dict(base.filters) == {"brand": ("Nike",)} and base.page == 3
+    assert dict(narrowed.filters) == {"brand": ("Nike",), "colour": ("Red",)}
+    assert narrowed.page == 0  # new filters, first page
+    assert dict(narrowed.without_filter("brand").filters) == {"colour": ("Red",)}
+    assert base.with_page(4).page == 4 and base.page == 3
+    with pytest.raises(InvalidParamsError):
+        replace(base, k=-1)
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class FakeEncoder:
+    """Fixed vectors; enough to test the checks and the blend without a model."""
+
+    def __init__(self, name: str = "fake-encoder", dim: int = DIM, text: bool = True) -> None:
+        self.name, self.dim, self.supports_text = name, dim, text
+
+    def embed_images(self, images: list) -> np.ndarray:
+        return np.tile(np.eye(self.dim, dtype=np.float32)[0], (len(images), 1))
+
+    def embed_texts(self, texts: list) -> np.ndarray:
+        return np.tile(np.eye(self.dim, dtype=np.float32)[1], (len(texts), 1))
+
+
+def test_text_query_needs_a_text_encoder() -> None:
+    params = SearchParams(text="red dress")
+    with pytest.raises(UnsupportedQueryError, match="embeds images only"):
+        check_encoder(params, schema(), FakeEncoder(text=False))
+    with pytest.raises(UnsupportedQueryError, match="need an encoder"):
+        check_encoder(params, schema(), None)
+    assert check_encoder(SearchParams(image="x"), schema(), FakeEncoder(text=False)) is not None
+
+
+def test_index_built_by_another_encoder_is_refused() -> None:
+    params = SearchParams(image="x.jpg")
+    with pytest.raises(EncoderMismatchError, match="built with encoder 'clip:ViT-B-32'"):
+        check_encoder(params, schema("clip:ViT-B-32"), FakeEncoder())
+    with pytest.raises(EncoderMismatchError, match="8 dimensions, the index has 4"):
+        check_encoder(params, schema(), FakeEncoder(dim=8))
+
+
+def test_image_and_text_blend() -> None:
+    image = Image.new("RGB", (4, 4))
+    vector = embed_query(FakeEncoder(), image, "but red", image_weight=3, text_weight=4)
+    np.testing.assert_allclose(vector, [0.6, 0.8, 0, 0], atol=1e-6)
+    alone = embed_query(FakeEncoder(), image, None)
+    np.testing.assert_allclose(alone, [1, 0, 0, 0])
+
+
+def test_plugin_never_imports_torch() -> None:
+    code = "import sys, plugin.search; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
