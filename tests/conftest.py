@@ -27,6 +27,8 @@ GROCERY = DATA / "grocery"
 CLIP_TOKENIZER = SHARED / "models" / "clip-tokenizer"
 TINYCLIP_CONFIG = SHARED / "models" / "tinyclip-8m-config.json"
 OPENSEARCH_IMAGE = "opensearchproject/opensearch:2.19.1"
+# Everything a test run creates starts with this, so runs sharing a node never touch each other.
+RUN_PREFIX = f"test-{uuid.uuid4().hex[:6]}"
 
 
 def _docker_answers() -> bool:
@@ -68,16 +70,24 @@ def os_client(opensearch_url: str):  # noqa: ANN201
 
     client = make_client(opensearch_url)
     yield client
-    client.indices.delete(index="test-*", ignore_unavailable=True, expand_wildcards="all")
-    client.indices.delete_index_template(name="test-*", ignore=[404])
+    client.indices.delete(index=f"{RUN_PREFIX}-*", ignore_unavailable=True, expand_wildcards="all")
+    client.indices.delete_index_template(name=f"{RUN_PREFIX}-*", ignore=[404])
 
 
 @pytest.fixture
 def index_name(os_client) -> Iterator[str]:  # noqa: ANN001
     """A fresh `test-…` name; whatever is created under it is deleted afterwards."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
+    name = f"{RUN_PREFIX}-{uuid.uuid4().hex[:8]}"
     yield name
     os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+
+
+@pytest.fixture(scope="session")
+def encoder():  # noqa: ANN201
+    """The real-weights encoder (EfficientNet-Lite0), loaded once per run."""
+    from ingest.encoders import load_encoder
+
+    return load_encoder("efficientnet-lite0")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

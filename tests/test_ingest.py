@@ -16,7 +16,6 @@ from PIL import Image, ImageOps
 import cli
 from ingest import aliases
 from ingest.catalog import read_catalog
-from ingest.encoders import load_encoder
 from ingest.lock import ingest_lock
 from ingest.pipeline import IngestOptions, IngestSummary, run_ingest
 from ingest.sync import SyncError
@@ -26,11 +25,6 @@ SLICE = 300
 ENCODER = "efficientnet-lite0"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def encoder():  # noqa: ANN201
-    return load_encoder(ENCODER)
 
 
 def fashion_rows(n: int) -> list[dict[str, str]]:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from opensearchpy import helpers
 
-from ingest.encoders import load_encoder
 from ingest.images import load_image
 from tests.conftest import FASHION
 
@@ -30,10 +29,9 @@ def _sample_catalog() -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_efficientnet_neighbours_in_opensearch(os_client, index_name) -> None:
+def test_efficientnet_neighbours_in_opensearch(os_client, index_name, encoder) -> None:
     rows = _sample_catalog()
     assert len(rows) == len(ARTICLE_TYPES) * PER_TYPE
-    encoder = load_encoder("efficientnet-lite0")
     vectors = encoder.embed_images([load_image(row["image"], base_dir=FASHION) for row in rows])
     os_client.indices.create(
         index=index_name,

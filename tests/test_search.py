@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +19,6 @@ import pytest
 from PIL import Image
 
 from ingest.catalog import read_catalog
-from ingest.encoders import load_encoder
 from ingest.pipeline import IngestOptions, run_ingest
 from mappings.install import template_name
 from plugin.errors import (
@@ -32,7 +30,7 @@ from plugin.errors import (
 )
 from plugin.params import DEFAULT_CANDIDATES, Boosts, SearchParams
 from plugin.search import Searcher
-from tests.conftest import FASHION
+from tests.conftest import FASHION, RUN_PREFIX
 
 SLICE = 300
 ENCODER = "efficientnet-lite0"
@@ -59,14 +57,9 @@ def rows() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def encoder():  # noqa: ANN201
-    return load_encoder(ENCODER)
-
-
-@pytest.fixture(scope="module")
 def alias(os_client, rows, encoder, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
     """One index of the 300 products, built once by the real ingest pipeline."""
-    name = f"test-search-{uuid.uuid4().hex[:8]}"
+    name = f"{RUN_PREFIX}-search"
     catalog = tmp_path_factory.mktemp("search") / "catalog.csv"
     with catalog.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
