@@ -29,6 +29,7 @@ class Settings:
     opensearch_url: str = DEFAULT_URL
     index: str = DEFAULT_INDEX
     encoder: str = DEFAULT_ENCODER
+    encoder_given: bool = False  # by flag or environment, rather than the built-in default
 
     def client(self):  # noqa: ANN201 - opensearchpy is imported lazily to keep --help fast
         from plugin.connection import make_client
@@ -62,7 +63,13 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(command)
     def wrapper(*args: Any, opensearch_url: str, index: str, encoder: str, **kwargs: Any) -> Any:
-        settings = Settings(opensearch_url=opensearch_url, index=index, encoder=encoder)
+        source = click.get_current_context().get_parameter_source("encoder")
+        settings = Settings(
+            opensearch_url=opensearch_url,
+            index=index,
+            encoder=encoder.strip(),
+            encoder_given=source is not click.core.ParameterSource.DEFAULT,
+        )
         return command(*args, settings=settings, **kwargs)
 
     return wrapper
@@ -344,6 +351,153 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _parse_filters(specs: tuple[str, ...]) -> dict[str, list[str]]:
+    """`colour=Blue --filter colour=Red` -> {"colour": ["Blue", "Red"]} (OR within a field)."""
+    filters: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise click.BadParameter(f"{spec!r} is not FIELD=VALUE", param_hint="--filter")
+        filters.setdefault(name.strip(), []).append(value.strip())
+    return filters
+
+
+def _render_search(data: dict[str, Any]) -> str:
+    hits = data["hits"]
+    start = data["page"] * data["k"]
+    lines = [
+        f"{data['mode']} search: {data['total']} results, showing {start + 1 if hits else 0}"
+        f"-{start + len(hits)} ({data['timings']['total_ms']:.0f} ms)"
+    ]
+    lines.append(f"{'#':>3}  {'sku':<12} {'score':>7}  {'price':>8}  title")
+    for rank, hit in enumerate(hits, start=start + 1):
+        why = hit["explanation"]
+        score = why.get("final_score") or why.get("fused_score") or why.get("similarity") or 0.0
+        price = "" if hit["price"] is None else f"{hit['price']:.2f}"
+        lines.append(f"{rank:>3}  {hit['sku']:<12} {score:>7.4f}  {price:>8}  {hit['title']}")
+    for field, values in (data.get("facets") or {}).items():
+        shown = ", ".join(
+            f"{'*' if v['selected'] else ''}{v['value']} ({v['count']})" for v in values[:12]
+        )
+        lines.append(f"{field}: {shown}")
+    if data.get("price"):
+        stats = data["price"]
+        if stats.get("count"):
+            lines.append(f"price: {stats['min']:.2f}-{stats['max']:.2f} over {stats['count']}")
+    return "\n".join(lines)
+
+
+@main.command("search")
+@settings_options
+@click.option("--image", help="Query photo: a path or an http(s) URL.")
+@click.option("--text", help="Text to match visually (text-to-image; CLIP encoders only).")
+@click.option("--image-weight", default=1.0, show_default=True)
+@click.option("--text-weight", default=1.0, show_default=True)
+@click.option("--keywords", help="Keywords matched (BM25) against title and description.")
+@click.option(
+    "--filter",
+    "filter_specs",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Attribute filter (repeatable; the same field twice means either value).",
+)
+@click.option("--price-min", type=float)
+@click.option("--price-max", type=float)
+@click.option("--in-stock/--any-stock", default=None, help="Only products in stock.")
+@click.option(
+    "--facet",
+    "facet_fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Count values of this attribute (repeatable).",
+)
+@click.option("--k", default=20, show_default=True, help="Results per page.")
+@click.option("--page", default=0, show_default=True, help="Page number, from 0.")
+@click.option("--candidates", type=int, help="Size of the vector candidate pool (default 200).")
+@click.option("--min-score", type=float, help="Minimum cosine similarity of a vector match.")
+@click.option("--in-stock-first", is_flag=True, help="Boost: in-stock products first.")
+@click.option(
+    "--popularity-weight",
+    default=0.0,
+    show_default=True,
+    help="Boost: weight of the normalised popularity field.",
+)
+@click.option("--device", default=None, help="torch device for the query encoder.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits and facets as JSON.")
+def search_command(
+    settings: Settings,
+    image: str | None,
+    text: str | None,
+    image_weight: float,
+    text_weight: float,
+    keywords: str | None,
+    filter_specs: tuple[str, ...],
+    price_min: float | None,
+    price_max: float | None,
+    in_stock: bool | None,
+    facet_fields: tuple[str, ...],
+    k: int,
+    page: int,
+    candidates: int | None,
+    min_score: float | None,
+    in_stock_first: bool,
+    popularity_weight: float,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Search the catalog by photo, text-to-image, keywords and filters, with facets.
+
+    Without --encoder or VISEARCH_ENCODER, queries use the encoder the index was built with.
+
+    \b
+    Example:
+      visearch search --image ../shared/data/fashion/images/10000.jpg \\
+          --keywords skirt --filter colour_group=White --facet article_type --k 10
+    """
+    from plugin.errors import SearchError
+    from plugin.params import Boosts, SearchParams
+    from plugin.search import Searcher
+
+    try:
+        params = SearchParams(
+            image=image,
+            text=text,
+            image_weight=image_weight,
+            text_weight=text_weight,
+            keywords=keywords,
+            filters=_parse_filters(filter_specs),
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+            facets=facet_fields,
+            k=k,
+            page=page,
+            candidates=candidates,
+            min_score=min_score,
+            boosts=Boosts(in_stock_first=in_stock_first, popularity_weight=popularity_weight),
+        )
+        searcher = Searcher(settings.client(), settings.index)
+        if params.has_vector_query:
+            searcher.encoder = _query_encoder(settings, searcher, device)
+        result = searcher.search(params)
+    except (ValueError, SearchError) as error:
+        raise click.ClickException(str(error)) from error
+    emit(result.as_dict(), as_json, _render_search)
+
+
+def _query_encoder(settings: Settings, searcher: Any, device: str | None) -> Any:
+    """The encoder asked for, or else the one the index was built with."""
+    from ingest.encoders import load_encoder
+
+    spec = settings.encoder
+    if not settings.encoder_given and searcher.schema.encoder:
+        spec = searcher.schema.encoder
+    return load_encoder(spec, device=device)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""The command line: help everywhere, search output for people and for machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import cli
+from tests.conftest import FASHION
+from tests.test_ingest import ENCODER, fashion_rows, write_catalog
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if isinstance(command, click.Group):
+            found += _commands(command, path)
+        else:
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(cli.main), ids=" ".join)
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli.main, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+@pytest.fixture(scope="module")
+def small_index(os_client, encoder, tmp_path_factory) -> str:  # noqa: ANN001
+    from ingest.catalog import read_catalog
+    from ingest.pipeline import run_ingest
+    from tests.conftest import RUN_PREFIX
+
+    rows = fashion_rows(40)
+    catalog = write_catalog(tmp_path_factory.mktemp("cli") / "catalog.csv", rows)
+    alias = f"{RUN_PREFIX}-cli"
+    summary = run_ingest(os_client, read_catalog(catalog), FASHION, alias, ENCODER, lambda: encoder)
+    assert summary.failed == 0
+    return alias
+
+
+def _search(opensearch_url: str, alias: str, *args: str) -> click.testing.Result:
+    env = {"OPENSEARCH_URL": opensearch_url, "VISEARCH_INDEX": alias}
+    return CliRunner().invoke(cli.main, ["search", *args], env=env)
+
+
+@pytest.mark.slow
+def test_search_json_uses_the_index_encoder(opensearch_url, small_index) -> None:
+    photo = str(FASHION / "images" / "10003.jpg")
+    result = _search(
+        opensearch_url, small_index, "--image", photo, "--facet", "gender", "--k", "5", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "vector" and data["hits"][0]["sku"] == "10003"
+    assert sum(v["count"] for v in data["facets"]["gender"]) == data["total"]
+
+
+@pytest.mark.slow
+def test_search_table_and_filters(opensearch_url, small_index) -> None:
+    result = _search(
+        opensearch_url, small_index, "--filter", "colour_group=Blue", "--filter",
+        "colour_group=White", "--facet", "colour_group",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "browse search" in result.output
+    assert "*Blue (" in result.output and "*White (" in result.output
+
+
+@pytest.mark.slow
+def test_search_errors_are_clear(opensearch_url, small_index) -> None:
+    unknown = _search(opensearch_url, small_index, "--filter", "color=Blue")
+    assert unknown.exit_code == 1
+    assert "color" in unknown.output and "colour_group" in unknown.output  # lists valid fields
+    malformed = _search(opensearch_url, small_index, "--filter", "colour")
+    assert malformed.exit_code == 2 and "FIELD=VALUE" in malformed.output
+    text = _search(opensearch_url, small_index, "--text", "red shoes")
+    assert text.exit_code == 1 and "text" in text.output.lower()
+
+
+def test_ingest_reports_an_unusable_catalog(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("name,picture\nx,y.jpg\n")
+    result = CliRunner().invoke(cli.main, ["ingest", str(catalog)])
+    assert result.exit_code == cli.EXIT_FATAL
+    assert "--map sku=" in result.output
