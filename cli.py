@@ -30,11 +30,26 @@ class Settings:
     index: str = DEFAULT_INDEX
     encoder: str = DEFAULT_ENCODER
     encoder_given: bool = False  # by flag or environment, rather than the built-in default
+    adapter: Path | None = None
 
-    def client(self):  # noqa: ANN201 - opensearchpy is imported lazily to keep --help fast
+    def encoder_name(self) -> str:
+        """The name the index records: the encoder, plus the adapter's id (cheap to compute)."""
+        from quality.adapter import Adapter, adapted_name
+
+        return adapted_name(self.encoder, Adapter.load(self.adapter) if self.adapter else None)
+
+    def load_encoder(self, *, device: str | None = None, batch_size: int = 32):  # noqa: ANN201
+        """The encoder, wrapped in the adapter when one is configured."""
+        from ingest.encoders import load_encoder
+        from quality.adapter import AdaptedEncoder, Adapter
+
+        encoder = load_encoder(self.encoder, device=device, batch_size=batch_size)
+        return AdaptedEncoder(encoder, Adapter.load(self.adapter)) if self.adapter else encoder
+
+    def client(self, timeout_s: float = 30.0):  # noqa: ANN201 - opensearchpy is lazy (fast --help)
         from plugin.connection import make_client
 
-        return make_client(self.opensearch_url)
+        return make_client(self.opensearch_url, timeout_s=timeout_s)
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,14 +76,28 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="clip:<model id or path> or efficientnet-lite0 [env VISEARCH_ENCODER].",
     )
+    @click.option(
+        "--adapter",
+        envvar="VISEARCH_ADAPTER",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Catalog-tuned adapter folder from `visearch tune` [env VISEARCH_ADAPTER].",
+    )
     @functools.wraps(command)
-    def wrapper(*args: Any, opensearch_url: str, index: str, encoder: str, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        opensearch_url: str,
+        index: str,
+        encoder: str,
+        adapter: Path | None,
+        **kwargs: Any,
+    ) -> Any:
         source = click.get_current_context().get_parameter_source("encoder")
         settings = Settings(
             opensearch_url=opensearch_url,
             index=index,
             encoder=encoder.strip(),
             encoder_given=source is not click.core.ParameterSource.DEFAULT,
+            adapter=adapter,
         )
         return command(*args, settings=settings, **kwargs)
 
@@ -288,7 +317,7 @@ def ingest_command(
     """
     from ingest.bulk import BulkConfig
     from ingest.catalog import CatalogError, load_mapping_file, parse_mapping, read_catalog
-    from ingest.encoders import load_encoder
+    from ingest.encoders import EncoderError
     from ingest.lock import LockedError, default_lock_path, ingest_lock
     from ingest.pipeline import IngestOptions, run_ingest
 
@@ -312,7 +341,10 @@ def ingest_command(
         bulk=BulkConfig(chunk_size=bulk_chunk_size),
         progress=not quiet and sys.stderr.isatty(),
     )
-    encoder_name = settings.encoder.strip()
+    try:
+        encoder_name = settings.encoder_name()
+    except EncoderError as error:
+        _fail(str(error), EXIT_FATAL)
     lock_path = lock_file or default_lock_path(settings.opensearch_url, settings.index)
     try:
         with ingest_lock(lock_path):
@@ -322,7 +354,7 @@ def ingest_command(
                 catalog.resolve().parent,
                 settings.index,
                 encoder_name,
-                lambda: load_encoder(encoder_name, device=device, batch_size=batch_size),
+                lambda: settings.load_encoder(device=device, batch_size=batch_size),
                 options,
             )
     except LockedError as error:
@@ -340,6 +372,103 @@ def ingest_command(
         sys.exit(EXIT_DELETE_REFUSED)
     if summary.failed:
         sys.exit(EXIT_ROW_FAILURES)
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@main.command("serve")
+@settings_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--images-base",
+    envvar="VISEARCH_IMAGES_BASE",
+    metavar="DIR_OR_URL",
+    help="Where catalog images live: a directory (served under /images/, usually the "
+    "catalog's directory) or a base URL; unset: hits carry no image URL "
+    "[env VISEARCH_IMAGES_BASE].",
+)
+@click.option(
+    "--max-upload-mb", default=10.0, show_default=True, help="Largest query image (413 above)."
+)
+@click.option(
+    "--timeout-s", default=10.0, show_default=True, help="Per-request time limit (504 past it)."
+)
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="Let image_url reach loopback/private addresses (off: SSRF guard).",
+)
+@click.option(
+    "--batch-window-ms",
+    default=0.0,
+    show_default=True,
+    help="Micro-batching: wait this long for more concurrent image queries (0: take only "
+    "those already waiting).",
+)
+@click.option(
+    "--max-batch", default=16, show_default=True, help="Most images per encoder call; 1: off."
+)
+@click.option("--device", default=None, help="torch device (default: cuda if present, else cpu).")
+def serve_command(
+    settings: Settings,
+    host: str,
+    port: int,
+    images_base: str | None,
+    max_upload_mb: float,
+    timeout_s: float,
+    allow_private_urls: bool,
+    batch_window_ms: float,
+    max_batch: int,
+    device: str | None,
+) -> None:
+    """Serve the HTTP API and the search page.
+
+    Without --encoder or VISEARCH_ENCODER, queries use the encoder the index was built with.
+
+    \b
+    Endpoints: POST /v1/search, GET /v1/products/{sku}, GET /v1/facets, GET /v1/config,
+    GET /healthz, /openapi.json and /docs; the page at /.
+
+    \b
+    Example:
+      visearch serve --index products --images-base ../shared/data/fashion --port 8080
+    """
+    from ingest.images import ImageLoaderConfig
+    from plugin.errors import SearchError
+    from plugin.search import Searcher
+    from web.app import create_app
+    from web.batching import BatchingEncoder
+    from web.config import MB, ServiceConfig
+    from web.server import serve
+
+    if max_upload_mb <= 0 or timeout_s <= 0 or max_batch < 1 or batch_window_ms < 0:
+        raise click.UsageError(
+            "--max-upload-mb and --timeout-s must be positive, --max-batch at least 1 "
+            "and --batch-window-ms not negative"
+        )
+    if images_base and "://" not in images_base and not Path(images_base).is_dir():
+        raise click.UsageError(f"--images-base {images_base}: no such directory")
+    config = ServiceConfig(
+        images_base=images_base,
+        max_upload_bytes=int(max_upload_mb * MB),
+        timeout_s=timeout_s,
+        allow_private_urls=allow_private_urls,
+    )
+    searcher = Searcher(
+        settings.client(timeout_s=timeout_s),
+        settings.index,
+        image_config=ImageLoaderConfig(max_bytes=config.max_upload_bytes),
+    )
+    try:  # loaded before serving, so the first query does not pay for it
+        encoder = _query_encoder(settings, searcher, device)
+    except (ValueError, SearchError) as error:
+        raise click.ClickException(str(error)) from error
+    if max_batch > 1:
+        encoder = BatchingEncoder(encoder, max_batch=max_batch, window_s=batch_window_ms / 1000)
+    searcher.encoder = encoder
+    serve(create_app(searcher, config), host, port)
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -492,12 +621,163 @@ def search_command(
 
 def _query_encoder(settings: Settings, searcher: Any, device: str | None) -> Any:
     """The encoder asked for, or else the one the index was built with."""
-    from ingest.encoders import load_encoder
+    from dataclasses import replace
 
-    spec = settings.encoder
-    if not settings.encoder_given and searcher.schema.encoder:
-        spec = searcher.schema.encoder
-    return load_encoder(spec, device=device)
+    built_with = searcher.schema.encoder
+    if settings.encoder_given or settings.adapter or not built_with:
+        return settings.load_encoder(device=device)
+    if "+adapter-" in built_with:
+        raise click.ClickException(
+            f"index {settings.index} was built with {built_with}: pass --adapter with that "
+            "adapter's folder (and --encoder with its base encoder)"
+        )
+    return replace(settings, encoder=built_with).load_encoder(device=device)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def _render_eval(data: dict[str, Any]) -> str:
+    lines = []
+    for run in data["runs"]:
+        metrics, exact = run["metrics"], run["exact_metrics"]
+        names = list(metrics)
+        lines.append(f"{run['label'] or 'eval'}: {run['queries']} queries")
+        lines.append("  " + "  ".join(f"{name:>9}" for name in ["", *names]))
+        lines.append("  " + "  ".join(f"{v:>9}" for v in ["search", *_fmt(metrics, names)]))
+        lines.append("  " + "  ".join(f"{v:>9}" for v in ["exact", *_fmt(exact, names)]))
+        lines.append(f"  ANN/exact top-10 overlap: {run['ann_exact_overlap_at_10']:.3f}")
+        diag = run["diagnostics"]
+        lines.append(
+            "  colour bias (same colour, other category, top 10): "
+            f"{diag['colour_bias']['mean_share_same_colour_other_category_top10']:.3f}; "
+            "category purity of top 10: "
+            f"{diag['category_collapse']['mean_top10_category_purity']:.3f}; "
+            f"leaked queries: {diag['leakage']['queries_matching_a_catalog_photo']}"
+        )
+        for group, values in run["by_group"].items():
+            recalls = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if k.startswith("recall"))
+            lines.append(f"    {group:<24} n={values['queries']:<4} {recalls}")
+    if data.get("plot"):
+        lines.append(f"recall curves: {data['plot']}")
+    return "\n".join(lines)
+
+
+def _fmt(metrics: dict[str, float], names: list[str]) -> list[str]:
+    return [f"{metrics.get(name, 0.0):.3f}" for name in names]
+
+
+@main.command("eval")
+@click.argument("queries", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@settings_options
+@click.option("--split", help="Only rows whose `split` column has this value (e.g. val).")
+@click.option("--group-by", help="Column of the queries file for the per-category breakdown.")
+@click.option("--k-max", default=20, show_default=True, help="Deepest K of the recall curve.")
+@click.option("--label", default="", help="Name of this run in the table and the plot.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Recall@K curve as a PNG here.",
+)
+@click.option("--device", default=None, help="torch device for the query encoder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def eval_command(
+    queries: Path,
+    settings: Settings,
+    split: str | None,
+    group_by: str | None,
+    k_max: int,
+    label: str,
+    plot_path: Path | None,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Measure search quality on labelled queries: Recall@1/5/10/20, MRR, nDCG@10,
+    per-category recall, ANN-vs-exact agreement, and failure-mode diagnostics.
+
+    QUERIES is a CSV or JSONL with `image` (or `text`) and `relevant_skus`.
+
+    \b
+    Example:
+      visearch eval ../shared/data/grocery/queries.csv --split val --plot recall.png
+    """
+    from plugin.errors import SearchError
+    from plugin.search import Searcher
+    from quality.evaluate import run_eval
+    from quality.plot import plot_recall_curves
+    from quality.queries import read_queries
+
+    try:
+        wanted = read_queries(queries, split=split, group_by=group_by)
+        searcher = Searcher(settings.client(), settings.index)
+        searcher.encoder = _query_encoder(settings, searcher, device)
+        report = run_eval(searcher, wanted, label=label or searcher.encoder.name, k_max=k_max)
+    except (ValueError, SearchError) as error:
+        raise click.ClickException(str(error)) from error
+    data: dict[str, Any] = {"runs": [report.as_dict()]}
+    if plot_path:
+        title = f"{settings.index}: {queries.name}" + (f" ({split})" if split else "")
+        data["plot"] = str(plot_recall_curves([(report.label, report.curve)], plot_path, title))
+    emit(data, as_json, _render_eval)
+
+
+@main.command("tune")
+@click.argument("photos", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@settings_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the adapter to.",
+)
+@click.option("--dim", "output_dim", default=256, show_default=True, help="Adapter output size.")
+@click.option("--epochs", default=300, show_default=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where frozen features are cached (default ~/.cache/visearch/features).",
+)
+@click.option("--device", default=None, help="torch device for the encoder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training metrics as JSON.")
+def tune_command(
+    photos: Path,
+    settings: Settings,
+    out_dir: Path,
+    output_dim: int,
+    epochs: int,
+    cache_dir: Path | None,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Learn a catalog-tuned adapter from labelled product photos (a CSV of image, sku).
+
+    Ingest and search apply it with --adapter DIR (or VISEARCH_ADAPTER); an index built with
+    one adapter refuses queries with another.
+
+    \b
+    Example:
+      visearch tune ../shared/data/grocery/gallery_natural.csv --encoder efficientnet-lite0 \\
+          --out adapters/grocery-v1
+    """
+    from quality.tune import TuneConfig, cached_features, read_labelled_photos, train_adapter
+
+    if settings.adapter:
+        raise click.UsageError("tune learns an adapter on the plain encoder: drop --adapter")
+    try:
+        labelled = read_labelled_photos(photos)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    encoder = settings.load_encoder(device=device)
+    cache = cache_dir or Path.home() / ".cache" / "visearch" / "features"
+    features = cached_features(encoder, labelled.images, cache)
+    config = TuneConfig(output_dim=min(output_dim, encoder.dim), epochs=epochs)
+    adapter, metrics = train_adapter(features, labelled.labels, config, encoder.name)
+    adapter.meta["trained_on"] = str(photos.resolve())
+    adapter.save(out_dir)
+    data = {"adapter": adapter.id, "folder": str(out_dir), **metrics}
+    emit(data, as_json, lambda d: "\n".join(f"{key}: {value}" for key, value in d.items()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Search quality: evaluation against labelled queries, and catalog-tuned adapters."""
