@@ -21,6 +21,7 @@ from typing import BinaryIO, NamedTuple
 
 from ingest.records import (
     CORE_FIELDS,
+    EXTRA_IMAGE_COLUMN,
     RESERVED_FIELDS,
     STANDARD_ATTRIBUTES,
     Product,
@@ -166,7 +167,8 @@ def _plan(columns: Sequence[str], mapping: dict[str, str], *, all_present: bool)
                 f"columns {fields[name]!r} and {column!r} both give field {name!r}; "
                 f"rename one or pass --map {name}=<column>"
             )
-    return _Plan(fields, tuple(name for name in fields if name not in _KNOWN_FIELDS))
+    extras = (name for name in fields if name not in _KNOWN_FIELDS)
+    return _Plan(fields, tuple(name for name in extras if not EXTRA_IMAGE_COLUMN.fullmatch(name)))
 
 
 def _mapped_fields(
@@ -301,7 +303,11 @@ def _validate(values: dict[str, str], line: int, problems: list[str]) -> Product
     in_stock = _stock(values.get("in_stock", ""), problems)
     if problems:
         return problems
-    attributes = {name: value for name, value in values.items() if name not in CORE_FIELDS}
+    attributes = {
+        name: value
+        for name, value in values.items()
+        if name not in CORE_FIELDS and not EXTRA_IMAGE_COLUMN.fullmatch(name)
+    }
     return Product(
         sku=sku,
         image=image,
@@ -312,7 +318,21 @@ def _validate(values: dict[str, str], line: int, problems: list[str]) -> Product
         popularity=popularity,
         attributes={name: value for name, value in attributes.items() if value},
         line=line,
+        extra_images=_extra_images(values, image),
     )
+
+
+def _extra_images(values: dict[str, str], image: str) -> tuple[str, ...]:
+    """More photos: the `images` field (| separated), then image_2, image_3, ... in order."""
+    numbered = sorted(
+        (int(match.group(1)), value)
+        for name, value in values.items()
+        if (match := EXTRA_IMAGE_COLUMN.fullmatch(name)) and value
+    )
+    found = [ref.strip() for ref in values.get("images", "").split("|")]
+    found += [value for _, value in numbered]
+    unique = dict.fromkeys(ref for ref in found if ref and ref != image)
+    return tuple(unique)
 
 
 def _number(name: str, text: str, problems: list[str]) -> float | None:

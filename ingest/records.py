@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
@@ -16,12 +17,25 @@ STANDARD_ATTRIBUTES = (
     "season",
     "usage",
 )
-# Fields with a fixed meaning; never treated as extra attributes.
-CORE_FIELDS = ("sku", "image", "title", "description", "price", "in_stock", "popularity")
+# Fields with a fixed meaning; never treated as extra attributes. `images` holds more photos
+# of the product (separated by |), as do columns image_2, image_3, ...
+CORE_FIELDS = (
+    "sku", "image", "images", "title", "description", "price", "in_stock", "popularity",
+)  # fmt: skip
+EXTRA_IMAGE_COLUMN = re.compile(r"image_(\d+)")
 # Document fields ingest writes for its own bookkeeping (a superset of mappings.install's
 # INTERNAL_FIELDS); a catalog column with one of these names is renamed `attr_<name>`.
 RESERVED_FIELDS = frozenset(
-    {"image_vector", "images", "encoder", "vector_key", "doc_hash", "indexed_at", "embedded_at"}
+    {
+        "image_vector",
+        "photos",
+        "photo_count",
+        "encoder",
+        "vector_key",
+        "doc_hash",
+        "indexed_at",
+        "embedded_at",
+    }
 )
 
 
@@ -38,6 +52,12 @@ class Product:
     popularity: float | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     line: int = 0  # where it came from, for error messages
+    extra_images: tuple[str, ...] = ()  # more photos of the same product
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every photo, the main one first."""
+        return (self.image, *self.extra_images)
 
 
 @dataclass(frozen=True)

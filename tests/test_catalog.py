@@ -224,18 +224,32 @@ def test_in_stock_words(tmp_path: Path, text: str, expected: bool | None):
 
 
 def test_columns_match_by_safe_name_and_odd_names_are_made_safe(tmp_path: Path):
-    text = "SKU,Image,Colour Group,2nd Colour,vector_key,Images,Größe\nq,q.jpg,Red,Blue,v,i,XL\n"
+    text = "SKU,Image,Colour Group,2nd Colour,vector_key,Photos,Größe\nq,q.jpg,Red,Blue,v,i,XL\n"
     read = read_catalog(_write(tmp_path, "odd.csv", text))
     [product] = read.products
     assert (product.sku, product.image) == ("q", "q.jpg")
-    assert read.extra_attributes == ("attr_2nd_colour", "attr_vector_key", "attr_images", "groe")
+    assert read.extra_attributes == ("attr_2nd_colour", "attr_vector_key", "attr_photos", "groe")
     assert product.attributes == {
         "colour_group": "Red",
         "attr_2nd_colour": "Blue",
         "attr_vector_key": "v",
-        "attr_images": "i",
+        "attr_photos": "i",
         "groe": "XL",
     }
+
+
+def test_several_photos_per_product(tmp_path: Path):
+    text = (
+        "sku,image,images,image_3,image_2,colour\n"
+        "a,a1.jpg,a2.jpg| a4.jpg |a1.jpg,a3.jpg,a2.jpg,Red\n"
+        "b,b1.jpg,,,,Blue\n"
+    )
+    read = read_catalog(_write(tmp_path, "multi.csv", text))
+    a, b = read.products
+    assert a.images == ("a1.jpg", "a2.jpg", "a4.jpg", "a3.jpg")  # main first, no repeats
+    assert b.images == ("b1.jpg",)
+    assert a.attributes == {"colour": "Red"}
+    assert read.extra_attributes == ()
 
 
 def test_tab_separated_and_explicit_format(tmp_path: Path):
