@@ -8,9 +8,21 @@ CATALOG ?= ../shared/data/fashion/catalog.csv
 # The offline ImageNet encoder works everywhere; real users set clip:clip-ViT-B-32 (the CLI default).
 ENCODER ?= $(or $(VISEARCH_ENCODER),efficientnet-lite0)
 
-.PHONY: setup test lint up down ingest
+.PHONY: setup test lint up down ingest browser
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used).
+# Installed here when missing and we are root on a Debian-like machine; otherwise say how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium fonts-dejavu-core; \
+	  else \
+	    echo "chromium not found: install Debian's chromium (apt-get install chromium);" \
+	      "tests/test_browser.py skips without it (and fails under CI=true)"; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +32,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+test: lint browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m pytest -q
 
 up: $(STAMP)

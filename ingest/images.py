@@ -24,12 +24,14 @@ from PIL import Image, ImageOps
 __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_FORMATS",
+    "BlockedURLError",
     "ImageError",
     "ImageLoaderConfig",
     "decode_image",
     "load_image",
     "load_image_safe",
     "read_image_bytes",
+    "sniff_format",
 ]
 
 # Formats product photos come in. Restricting Image.open keeps exotic decoders (EPS runs
@@ -54,6 +56,10 @@ class ImageError(Exception):
         return f"image {self.ref}: {self.reason}"
 
 
+class BlockedURLError(ImageError):
+    """An http(s) URL whose host is not a public address, with ``public_urls_only`` set."""
+
+
 @dataclass(frozen=True)
 class ImageLoaderConfig:
     """Limits for one load; per call rather than global, so callers never interfere."""
@@ -71,6 +77,9 @@ class ImageLoaderConfig:
     user_agent: str = "visearch/0.1"
     formats: tuple[str, ...] = DEFAULT_FORMATS
     """PIL format names that may be decoded."""
+    public_urls_only: bool = False
+    """Refuse URLs whose host resolves to a loopback, private, link-local, multicast or
+    reserved address (SSRF guard for URLs from untrusted callers; see ingest/netguard.py)."""
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.max_bytes <= 0 or self.max_pixels <= 0:
@@ -186,7 +195,14 @@ class _Retryable(Exception):
 
 def _read_url(ref: str, config: ImageLoaderConfig, session: requests.Session | None) -> bytes:
     owned = session is None
-    http = requests.Session() if session is None else session
+    if config.public_urls_only:
+        if session is not None:
+            raise ValueError("public_urls_only brings its own session; do not pass one")
+        from ingest.netguard import guarded_session
+
+        http = guarded_session()
+    else:
+        http = requests.Session() if session is None else session
     attempts = config.retries + 1
     last = ""
     try:
@@ -205,6 +221,8 @@ def _read_url(ref: str, config: ImageLoaderConfig, session: requests.Session | N
 
 
 def _fetch_once(ref: str, config: ImageLoaderConfig, http: requests.Session) -> bytes:
+    from ingest.netguard import BlockedAddress
+
     timed_out = f"timed out after {config.timeout_s:g}s"
     deadline = time.monotonic() + config.timeout_s
     try:
@@ -230,6 +248,8 @@ def _fetch_once(ref: str, config: ImageLoaderConfig, http: requests.Session) -> 
                     raise ImageError(ref, f"larger than {config.max_bytes} bytes")
                 if time.monotonic() > deadline:
                     raise _Retryable(timed_out)
+    except BlockedAddress as e:
+        raise BlockedURLError(ref, str(e)) from None
     except requests.exceptions.SSLError as e:
         raise ImageError(ref, f"TLS error: {_short_reason(e)}") from None
     except requests.Timeout:
@@ -294,6 +314,13 @@ def _claimed_formats(data: bytes, config: ImageLoaderConfig) -> list[tuple[str, 
         if factory is not None and verdict and not isinstance(verdict, str):
             claimed.append((fmt, factory))  # a str verdict is PIL's "looks like, but" warning
     return claimed
+
+
+def sniff_format(data: bytes, config: ImageLoaderConfig = DEFAULT_CONFIG) -> str | None:
+    """The allowed format whose magic bytes ``data`` starts with, or None: the type comes from
+    the bytes, never from a file name or a declared content type."""
+    claimed = _claimed_formats(data, config)
+    return claimed[0][0] if claimed else None
 
 
 def _header_size(data: bytes, config: ImageLoaderConfig) -> tuple[int, int] | None:

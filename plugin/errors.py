@@ -37,6 +37,15 @@ class UnsupportedQueryError(InvalidParamsError):
     """The query needs something the encoder cannot do, e.g. text with an image-only model."""
 
 
+class ProductNotFoundError(InvalidParamsError):
+    """No product with this sku (a product lookup, or the sku of a `similar_to` query)."""
+
+    def __init__(self, sku: str, alias: str) -> None:
+        self.sku = sku
+        self.alias = alias
+        super().__init__(f"no product with sku {sku!r} in {alias!r}")
+
+
 class EncoderMismatchError(SearchError):
     """The index was embedded by another encoder: its vectors and ours are not comparable."""
 

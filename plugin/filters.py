@@ -38,7 +38,8 @@ def values_clause(name: str, values: Sequence[str]) -> Clause:
 
 
 def hard_clauses(params: SearchParams) -> list[Clause]:
-    """Filters that define the candidate pool (AND), in the caller's order, then price, stock."""
+    """Filters that define the candidate pool (AND), in the caller's order, then price, stock
+    (and, for similar_to, everything but that product)."""
     clauses = [
         values_clause(name, values)
         for name, values in params.filters.items()
@@ -49,6 +50,8 @@ def hard_clauses(params: SearchParams) -> list[Clause]:
         clauses.append({"range": {"price": {op: v for op, v in bounds.items() if v is not None}}})
     if params.in_stock is not None:
         clauses.append({"term": {"in_stock": params.in_stock}})
+    if params.similar_to is not None:  # "more like this" never shows the product itself
+        clauses.append({"bool": {"must_not": [{"term": {"sku": params.similar_to}}]}})
     return clauses
 
 

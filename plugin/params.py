@@ -79,11 +79,15 @@ class SearchParams:
     boosts: Boosts = field(default_factory=Boosts)
     candidates: int | None = None
     """Size N of the candidate pool (default 200); pages past it are empty, `total` says why."""
+    similar_to: str | None = None
+    """"More like this": the sku of an indexed product whose stored vector is the query (the
+    product itself is left out of the results). Excludes image and text."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "text", _blank_to_none(self.text, "text"))
         set_(self, "keywords", _blank_to_none(self.keywords, "keywords"))
+        set_(self, "similar_to", _blank_to_none(self.similar_to, "similar_to"))
         set_(self, "filters", _normalise_filters(self.filters))
         set_(self, "facets", _normalise_facets(self.facets))
         if isinstance(self.boosts, Mapping):
@@ -97,7 +101,7 @@ class SearchParams:
 
     @property
     def has_vector_query(self) -> bool:
-        return self.image is not None or self.text is not None
+        return self.image is not None or self.text is not None or self.similar_to is not None
 
     @property
     def mode(self) -> Mode:
@@ -196,10 +200,13 @@ class SearchParams:
             raise InvalidParamsError("boosts must be a Boosts or a mapping of its fields")
 
     def _check_combinations(self) -> None:
-        if not (self.has_vector_query or self.keywords or self.has_filters):
+        # Facets alone browse the whole catalog: the counts are the answer (a shop's landing page).
+        if not (self.has_vector_query or self.keywords or self.has_filters or self.facets):
             raise InvalidParamsError(
-                "nothing to search for: give an image, a text, keywords or filters"
+                "nothing to search for: give an image, a text, keywords, filters or facets"
             )
+        if self.similar_to is not None and (self.image is not None or self.text is not None):
+            raise InvalidParamsError("similar_to is the query: give no image or text with it")
         if self.min_score is not None and not self.has_vector_query:
             raise InvalidParamsError("min_score needs an image or text query (it is a similarity)")
 

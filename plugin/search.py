@@ -4,9 +4,9 @@
     result = searcher.search(SearchParams(image="shoe.jpg", keywords="nike", k=20))
 
 Each `search()` sends exactly one HTTP request (`_search`, or `_msearch` for vector +
-keywords); the alias's mapping (valid fields, encoder, dimension) is fetched once per Searcher,
-on first use, and again after `refresh_schema()` (call it after an alias swap that may have
-changed the mapping).
+keywords), plus one GET of the stored vector for a `similar_to` query; the alias's mapping
+(valid fields, encoder, dimension) is fetched once per Searcher, on first use, and again
+after `refresh_schema()` (call it after an alias swap that may have changed the mapping).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 
 from ingest.encoders import Encoder
 from ingest.images import DEFAULT_CONFIG, ImageLoaderConfig
-from plugin.errors import IndexNotFoundError, SearchBackendError
+from mappings.install import INTERNAL_FIELDS, VECTOR_FIELD
+from plugin.errors import IndexNotFoundError, ProductNotFoundError, SearchBackendError
 from plugin.params import SearchParams
 from plugin.query_vector import check_encoder, embed_query, load_query_image
 from plugin.ranking import Ranked, rank
@@ -79,7 +80,9 @@ class Searcher:
         schema = self.schema
         check_request(params, schema)  # cheap checks before the model runs
         vector, load_ms, encode_ms = None, 0.0, 0.0
-        if params.has_vector_query:
+        if params.similar_to is not None:
+            vector, load_ms = _timed(lambda: self._stored_vector(str(params.similar_to)))
+        elif params.has_vector_query:
             encoder = check_encoder(params, schema, self.encoder)
             image = None
             if params.image is not None:
@@ -111,6 +114,28 @@ class Searcher:
             price=price_stats(aggs),
             timings=timings,
         )
+
+    def product(self, sku: str) -> Hit:
+        """One product by sku (one GET); `ProductNotFoundError` when there is none."""
+        source = self._get(sku, {"_source_excludes": list(INTERNAL_FIELDS)})
+        return to_hit(sku, source, Explanation(), self.schema.keyword_fields)
+
+    def _stored_vector(self, sku: str) -> list[float]:
+        vector = self._get(sku, {"_source_includes": [VECTOR_FIELD]}).get(VECTOR_FIELD)
+        if not vector:
+            raise ProductNotFoundError(sku, self.alias)
+        return vector
+
+    def _get(self, sku: str, params: dict[str, Any]) -> Mapping[str, Any]:
+        try:
+            response = self.client.get(index=self.alias, id=sku, **params)
+        except NotFoundError as error:
+            if _is_missing_index(error):
+                raise IndexNotFoundError(self.alias) from None
+            raise ProductNotFoundError(sku, self.alias) from None
+        except TransportError as error:
+            raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+        return response.get("_source") or {}
 
     def _send(self, plan: SearchPlan) -> tuple[list[Mapping[str, Any]], float]:
         """The one HTTP request; returns each search's response and OpenSearch's `took`."""
@@ -162,6 +187,13 @@ def _timed(work: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = work()
     return result, (time.perf_counter() - started) * 1000
+
+
+def _is_missing_index(error: NotFoundError) -> bool:
+    """A 404 for the index itself, not for a document in it."""
+    info = error.info if isinstance(error.info, dict) else {}
+    detail = info.get("error")
+    return isinstance(detail, dict) and detail.get("type") == "index_not_found_exception"
 
 
 def _transport_error(error: TransportError) -> dict[str, Any]:

@@ -8,7 +8,10 @@ never a skip.
 
 from __future__ import annotations
 
+import csv
+import http.server
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +91,95 @@ def encoder():  # noqa: ANN201
     from ingest.encoders import load_encoder
 
     return load_encoder("efficientnet-lite0")
+
+
+# The search index most query-side tests share: the first 300 fashion products, embedded by
+# EfficientNet-Lite0, with deterministic synthetic price, stock and popularity (the catalog
+# has none) so price ranges, price stats and boosts have something to work on.
+SEARCH_SLICE = 300
+SEARCH_ENCODER = "efficientnet-lite0"
+
+
+def with_business_fields(row: dict[str, str]) -> dict[str, str]:
+    number = int(row["sku"])
+    return {
+        **row,
+        "price": f"{10 + number % 90}.5",
+        "in_stock": "true" if number % 3 else "false",
+        "popularity": str(number * 7 % 100),
+    }
+
+
+@pytest.fixture(scope="session")
+def search_rows() -> list[dict[str, str]]:
+    with FASHION.joinpath("catalog.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = zip(range(SEARCH_SLICE), reader, strict=False)
+        return [with_business_fields(row) for _, row in rows]
+
+
+@pytest.fixture(scope="session")
+def search_alias(os_client, search_rows, encoder, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+    """One index of the 300 products, built once per run by the real ingest pipeline and
+    shared by the search, HTTP API and browser tests (none of them writes to it)."""
+    from ingest.catalog import read_catalog
+    from ingest.pipeline import IngestOptions, run_ingest
+    from mappings.install import template_name
+
+    name = f"{RUN_PREFIX}-search"
+    catalog = tmp_path_factory.mktemp("search") / "catalog.csv"
+    with catalog.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(search_rows[0]))
+        writer.writeheader()
+        writer.writerows(search_rows)
+    summary = run_ingest(
+        os_client,
+        read_catalog(catalog),
+        FASHION,
+        name,
+        SEARCH_ENCODER,
+        lambda: encoder,
+        IngestOptions(),
+    )
+    assert (summary.embedded, summary.failed) == (SEARCH_SLICE, 0)
+    yield name
+    os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+    os_client.indices.delete_index_template(name=template_name(name), ignore=[404])
+
+
+class LoopbackHTTP:
+    """A tiny HTTP server on 127.0.0.1: GET `path` answers `files[path]` (else 404) and
+    records each request's Host header."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.hosts: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                owner.hosts.append(self.headers["Host"])
+                data = owner.files.get(self.path)
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def loopback_http() -> Iterator[LoopbackHTTP]:
+    served = LoopbackHTTP()
+    threading.Thread(target=served.server.serve_forever, daemon=True).start()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

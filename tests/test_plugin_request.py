@@ -117,6 +117,32 @@ def test_knn_without_filters_has_no_filter_key() -> None:
     assert "post_filter" not in search
 
 
+def test_similar_to_leaves_the_product_out_of_its_own_pool() -> None:
+    (search,) = body(SearchParams(similar_to="10045", filters={"gender": "Men"}, candidates=50))
+    assert search["query"] == {
+        "knn": {
+            "image_vector": {
+                "vector": VECTOR,
+                "k": 50,
+                "filter": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"gender": "Men"}},
+                            {"bool": {"must_not": [{"term": {"sku": "10045"}}]}},
+                        ]
+                    }
+                },
+            }
+        }
+    }
+
+
+def test_facets_alone_browse_the_whole_catalog() -> None:
+    (search,) = body(SearchParams(facets=("brand",), k=5))
+    assert search["query"] == {"match_all": {}}
+    assert search["size"] == 5 and "facet:brand" in search["aggs"]
+
+
 def test_vector_is_sent_as_plain_floats() -> None:
     params = SearchParams(image="shoe.jpg")
     plan = build_request(params, schema(), np.array(VECTOR, dtype=np.float32))
@@ -312,7 +338,8 @@ def test_vector_must_match_the_query_and_the_index() -> None:
     ("kwargs", "message"),
     [
         ({}, "nothing to search for"),
-        ({"facets": ("brand",)}, "nothing to search for"),
+        ({"facets": ()}, "nothing to search for"),
+        ({"similar_to": "10001", "image": "x.jpg"}, "give no image or text with it"),
         ({"keywords": "   "}, "nothing to search for"),
         ({"keywords": "x", "min_score": 0.5}, "min_score needs an image or text"),
         ({"image": "x.jpg", "min_score": 1.5}, "min_score is a cosine similarity"),

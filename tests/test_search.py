@@ -1,16 +1,15 @@
 """The search API against the real node, on 300 fashion products embedded by EfficientNet-Lite0.
 
 The fashion catalog has no price, stock or popularity, so the slice gets deterministic
-synthetic ones (from the sku) to exercise the price range, the price stats and the boosts.
+synthetic ones (from the sku) to exercise the price range, the price stats and the boosts
+(the index is built once per run in tests/conftest.py and shared with the HTTP API tests).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,60 +17,33 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest.catalog import read_catalog
-from ingest.pipeline import IngestOptions, run_ingest
-from mappings.install import template_name
 from plugin.errors import (
     EncoderMismatchError,
     IndexNotFoundError,
+    ProductNotFoundError,
     QueryImageError,
     UnknownFieldError,
     UnsupportedQueryError,
 )
 from plugin.params import DEFAULT_CANDIDATES, Boosts, SearchParams
 from plugin.search import Searcher
-from tests.conftest import FASHION, RUN_PREFIX
+from tests.conftest import FASHION, SEARCH_SLICE
 
-SLICE = 300
-ENCODER = "efficientnet-lite0"
+SLICE = SEARCH_SLICE
 PUMA_TSHIRT = "10045"  # "Puma Men Heroes Party Graphic Blue Tshirts"
 
 pytestmark = pytest.mark.slow
 
 
-def with_business_fields(row: dict[str, str]) -> dict[str, str]:
-    number = int(row["sku"])
-    return {
-        **row,
-        "price": f"{10 + number % 90}.5",
-        "in_stock": "true" if number % 3 else "false",
-        "popularity": str(number * 7 % 100),
-    }
+@pytest.fixture(scope="module")
+def rows(search_rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return search_rows
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[dict[str, str]]:
-    with FASHION.joinpath("catalog.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        return [with_business_fields(row) for _, row in zip(range(SLICE), reader, strict=False)]
-
-
-@pytest.fixture(scope="module")
-def alias(os_client, rows, encoder, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
-    """One index of the 300 products, built once by the real ingest pipeline."""
-    name = f"{RUN_PREFIX}-search"
-    catalog = tmp_path_factory.mktemp("search") / "catalog.csv"
-    with catalog.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    summary = run_ingest(
-        os_client, read_catalog(catalog), FASHION, name, ENCODER, lambda: encoder, IngestOptions()
-    )
-    assert (summary.embedded, summary.failed) == (SLICE, 0)
-    yield name
-    os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
-    os_client.indices.delete_index_template(name=template_name(name), ignore=[404])
+def alias(search_alias: str) -> str:
+    """The shared 300-product index (tests/conftest.py)."""
+    return search_alias
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +76,25 @@ def test_catalog_photo_finds_itself_first(searcher: Searcher, sku: str) -> None:
     assert result.hits[0].explanation.similarity == pytest.approx(1.0, abs=1e-4)
     assert result.hits[0].explanation.vector_rank == 1
     assert result.total == 200  # the default pool
+
+
+def test_similar_to_ranks_by_the_stored_vector_without_the_product(searcher: Searcher) -> None:
+    by_photo = searcher.search(SearchParams(image=photo(PUMA_TSHIRT), k=11, facets=("gender",)))
+    similar = searcher.search(SearchParams(similar_to=PUMA_TSHIRT, k=10, facets=("gender",)))
+    assert similar.mode == "vector"
+    assert [hit.sku for hit in similar.hits] == [hit.sku for hit in by_photo.hits[1:]]
+    assert PUMA_TSHIRT not in {hit.sku for hit in similar.hits}
+    assert sum(v.count for v in similar.facets["gender"]) == similar.total == DEFAULT_CANDIDATES
+    with pytest.raises(ProductNotFoundError, match="no product with sku 'nope'"):
+        searcher.search(SearchParams(similar_to="nope"))
+
+
+def test_product_by_sku(searcher: Searcher) -> None:
+    product = searcher.product(PUMA_TSHIRT)
+    assert product.title == "Puma Men Heroes Party Graphic Blue Tshirts"
+    assert product.attributes["brand"] == "Puma" and product.image == "images/10045.jpg"
+    with pytest.raises(ProductNotFoundError):
+        searcher.product("nope")
 
 
 def test_bytes_and_pil_queries_match_a_path_query(searcher: Searcher) -> None:

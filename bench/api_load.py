@@ -1,0 +1,228 @@
+"""HTTP load on `visearch serve`: N concurrent clients uploading catalog photos for T seconds.
+
+The bench starts `visearch serve` itself on a free loopback port over an existing index
+(default alias `bench-ingest`: the 9,261 fashion products with EfficientNet-Lite0 that
+bench/ingest_throughput.py leaves behind; `--build N` indexes the first N catalog products
+into the alias instead), waits for /healthz, warms up, and then for each concurrency level
+prints requests/s, p50/p95/p99 latency and the error count. Each query is a multipart upload
+of a catalog photo with three facets, the page's usual request.
+
+`--variants` runs the server once per micro-batching setting, side by side in one run:
+`off` (--max-batch 1: each request runs the model alone, in its own thread), `greedy`
+(--batch-window-ms 0: a batch is whatever is already waiting) and `window5` (wait up to 5 ms
+for more). Other developers share the machine, so run it under the bench lock:
+
+    flock /tmp/visearch-bench.lock .venv/bin/python bench/api_load.py \\
+        [--alias bench-ingest] [--concurrency 1,4,16] [--duration 15] [--variants greedy]
+
+Traffic goes to 127.0.0.1 only; every loop is bounded by --duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "data" / "fashion" / "catalog.csv"
+VARIANTS = {
+    "off": ["--max-batch", "1"],
+    "greedy": ["--max-batch", "16", "--batch-window-ms", "0"],
+    "window5": ["--max-batch", "16", "--batch-window-ms", "5"],
+}
+PARAMS = json.dumps({"k": 20, "facets": ["colour_group", "article_type", "gender"]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alias", default="bench-ingest")
+    parser.add_argument(
+        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
+    )
+    parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    parser.add_argument("--build", type=int, default=0, help="Index the first N products first.")
+    parser.add_argument("--concurrency", default="1,4,16", help="Comma-separated client counts.")
+    parser.add_argument("--duration", type=float, default=15.0, help="Seconds per level.")
+    parser.add_argument("--warmup", type=float, default=3.0, help="Seconds of discarded load.")
+    parser.add_argument("--variants", default="greedy", help=f"Any of {', '.join(VARIANTS)}.")
+    parser.add_argument("--photos", type=int, default=200, help="Distinct query photos.")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    levels = [int(n) for n in args.concurrency.split(",")]
+    variants = args.variants.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or min(levels) < 1 or args.duration <= 0:
+        parser.error(f"bad --variants {sorted(unknown)} or --concurrency/--duration")
+
+    from ingest.catalog import read_catalog
+
+    catalog = read_catalog(args.catalog)
+    base_dir = args.catalog.resolve().parent
+    if args.build:
+        build(args, catalog, base_dir)
+    step = max(1, len(catalog.products) // args.photos)
+    photos = [(base_dir / product.image).read_bytes() for product in catalog.products[::step]][
+        : args.photos
+    ]
+
+    results = []
+    for variant in variants:
+        with serve(args, VARIANTS[variant]) as base:
+            asyncio.run(load(base, photos, max(levels), args.warmup))
+            for clients in levels:
+                calls_before, images_before = _batches(base)
+                stats = asyncio.run(load(base, photos, clients, args.duration))
+                calls_after, images_after = _batches(base)
+                calls, images = calls_after - calls_before, images_after - images_before
+                stats["mean_batch"] = round(images / calls, 2) if calls else 1.0
+                results.append({"variant": variant, "clients": clients, **stats})
+                if not args.json:
+                    print(_row(results[-1]), flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+def build(args: argparse.Namespace, catalog, base_dir: Path) -> None:  # noqa: ANN001
+    from ingest.encoders import load_encoder
+    from ingest.pipeline import run_ingest
+    from plugin.connection import make_client
+
+    catalog.products[:] = catalog.products[: args.build]
+    catalog.seen_skus.intersection_update(p.sku for p in catalog.products)
+    catalog.rows = len(catalog.products)
+    summary = run_ingest(
+        make_client(args.opensearch_url, timeout_s=120),
+        catalog,
+        base_dir,
+        args.alias,
+        "efficientnet-lite0",
+        lambda: load_encoder("efficientnet-lite0"),
+    )
+    print(f"indexed {summary.embedded} products into {args.alias}", file=sys.stderr)
+
+
+@contextmanager
+def serve(args: argparse.Namespace, flags: list[str]) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OPENSEARCH_URL": args.opensearch_url, "HF_HUB_OFFLINE": "1"}
+    env.pop("VISEARCH_ENCODER", None)  # the index's own encoder
+    command = [
+        str(Path(sys.executable).with_name("visearch")),
+        "serve",
+        "--index",
+        args.alias,
+        "--port",
+        str(port),
+        "--timeout-s",
+        "30",
+        *flags,
+    ]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_healthy(base: str, process: subprocess.Popen, log) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"visearch serve exited {process.returncode}:\n{log.read()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("visearch serve never became healthy")
+
+
+async def load(base: str, photos: list[bytes], clients: int, seconds: float) -> dict:
+    """`clients` loops posting photos until `seconds` are up; latencies of the finished ones."""
+    latencies: list[float] = []
+    stages: dict[str, list[float]] = {"encode_ms": [], "opensearch_ms": []}
+    errors: dict[str, int] = {}
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(number: int, http: httpx.AsyncClient) -> None:
+        i = number
+        while time.perf_counter() < deadline:
+            files = {"image": ("query.jpg", photos[i % len(photos)], "image/jpeg")}
+            started = time.perf_counter()
+            try:
+                response = await http.post("/v1/search", files=files, data={"params": PARAMS})
+                ok = response.status_code == 200
+                key = "" if ok else str(response.status_code)
+            except httpx.HTTPError as error:
+                ok, key = False, type(error).__name__
+            if ok:
+                latencies.append(time.perf_counter() - started)
+                timings = response.json()["timings"]
+                for stage, values in stages.items():
+                    values.append(timings[stage])
+            else:
+                errors[key] = errors.get(key, 0) + 1
+            i += clients
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+        await asyncio.gather(*(client(n, http) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000 if latencies else np.zeros(1)
+    return {
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        **{f"{stage}_p50": round(float(np.median(v or [0])), 1) for stage, v in stages.items()},
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
+
+
+def _batches(base: str) -> tuple[int, int]:
+    """The server's micro-batcher counters (encoder calls, images); zeros when it is off."""
+    check = httpx.get(f"{base}/healthz", timeout=10).json()["checks"]["encoder"]
+    counts = check.get("micro_batches") or {"calls": 0, "images": 0}
+    return counts["calls"], counts["images"]
+
+
+def _row(r: dict) -> str:
+    return (
+        f"{r['variant']:<8} clients {r['clients']:>3}  {r['requests_per_s']:7.2f} req/s  "
+        f"batch {r['mean_batch']:5.2f}  "
+        f"p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+        f"errors {r['errors']} {r['error_kinds'] or ''}  ({r['requests']} in {r['seconds']} s; "
+        f"server p50: encode {r['encode_ms_p50']} ms, OpenSearch {r['opensearch_ms_p50']} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The loader's SSRF guard (ingest/netguard.py): nothing but loopback traffic here."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ingest import netguard
+from ingest.images import BlockedURLError, ImageLoaderConfig, read_image_bytes
+
+GUARDED = ImageLoaderConfig(public_urls_only=True, retries=0, timeout_s=5)
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.0.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("100.64.0.1", "not globally routable"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_address_classes(address: str, kind: str | None) -> None:
+    assert netguard.blocked_reason(address) == kind
+
+
+def test_loopback_is_refused_before_any_request(loopback_http) -> None:  # noqa: ANN001
+    loopback_http.files["/a.jpg"] = b"bytes"
+    port, hosts = loopback_http.port, loopback_http.hosts
+    for url in (f"http://127.0.0.1:{port}/a.jpg", f"http://localhost:{port}/a.jpg"):
+        with pytest.raises(BlockedURLError, match="is loopback; only public addresses"):
+            read_image_bytes(url, config=GUARDED)
+    assert hosts == []  # the server never saw a request
+    # Without the option the loader fetches as before (ingest trusts its catalog).
+    assert read_image_bytes(f"http://127.0.0.1:{port}/a.jpg") == b"bytes"
+
+
+def test_any_private_answer_refuses_the_host(monkeypatch) -> None:  # noqa: ANN001
+    """A name that resolves to a public and a private address is refused (DNS tricks)."""
+    answers = [("93.184.216.34", 80), ("10.0.0.5", 80)]  # refused before any connect
+    infos = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", a) for a in answers]
+    monkeypatch.setattr(netguard.socket, "getaddrinfo", lambda *a, **k: infos)
+    with pytest.raises(BlockedURLError, match=r"images.example \(10.0.0.5\) is private"):
+        read_image_bytes("http://images.example/a.jpg", config=GUARDED)
+
+
+def test_the_checked_address_is_the_one_connected(monkeypatch, loopback_http) -> None:  # noqa: ANN001
+    """The name is resolved once, by the guard; the socket goes to that address and the
+    Host header keeps the name."""
+    loopback_http.files["/a.jpg"] = b"bytes"
+    port, hosts = loopback_http.port, loopback_http.hosts
+    resolved: list[str] = []
+
+    def fake_getaddrinfo(host: str, *args: object, **kwargs: object) -> list:
+        resolved.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(netguard.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(netguard, "blocked_reason", lambda address: None)  # allow loopback
+    url = f"http://images.example:{port}/a.jpg"
+    assert read_image_bytes(url, config=GUARDED) == b"bytes"
+    assert resolved[0] == "images.example"
+    assert set(resolved[1:]) <= {"127.0.0.1"}  # urllib3 got the checked address, not the name
+    assert hosts == [f"images.example:{port}"]
+
+
+def test_a_session_cannot_bypass_the_guard() -> None:
+    import requests
+
+    with pytest.raises(ValueError, match="brings its own session"):
+        read_image_bytes("http://example.com/a.jpg", config=GUARDED, session=requests.Session())

@@ -1,0 +1,1 @@
+"""The HTTP service and web page over `plugin.search.Searcher` (`visearch serve`)."""

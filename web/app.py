@@ -1,0 +1,145 @@
+"""The ASGI app: `create_app(searcher, config)`; `visearch serve` runs it under uvicorn.
+
+    POST /v1/search           image upload (multipart) and/or JSON params -> ranked hits
+    GET  /v1/products/{sku}   one product
+    GET  /v1/facets           facet counts of a browse (optional filters)
+    GET  /v1/config           what this deployment can do (text search? which facets?)
+    GET  /healthz             OpenSearch reachable, alias present, encoder loaded
+    GET  /                    the search page (web/static); /images/ the catalog photos
+
+Handlers stay on the event loop only to read the request; decoding, inference and the
+OpenSearch calls run in worker threads under the per-request timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from plugin.search import Searcher
+from web import errors
+from web.config import ServiceConfig
+from web.context import RequestContext
+from web.errors import ApiError
+from web.intake import read_search
+from web.openapi import install_openapi
+from web.schemas import ERRORS
+from web.service import SearchService
+
+STATIC = Path(__file__).with_name("static")
+T = TypeVar("T")
+# The page loads only its own script and styles; product photos may live on another host.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob: http: https:; script-src 'self'; "
+    "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+SEARCH_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "params": {
+                        "type": "string",
+                        "description": "a SearchRequest as JSON (form fields work too)",
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastAPI:
+    config = config or ServiceConfig()
+    service = SearchService(searcher, config)
+    app = FastAPI(
+        title="visearch",
+        version="1",
+        summary="Visual product search: photo, text, keywords, filters and facets.",
+    )
+    app.state.service = service
+    app.add_middleware(RequestContext)
+    errors.install(app)
+    install_openapi(app)
+
+    async def blocking(work: Callable[[], T]) -> T:
+        """Run `work` in a worker thread; 504 once the request's time is up (the thread
+        finishes in the background; its OpenSearch calls have the same timeout)."""
+        try:
+            with anyio.fail_after(config.timeout_s):
+                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"the request took longer than {config.timeout_s:g}s"
+            ) from None
+
+    @app.post("/v1/search", responses=ERRORS, openapi_extra={"requestBody": SEARCH_BODY})
+    async def search(request: Request) -> dict[str, Any]:
+        """Search by uploaded photo, image_url, similar_to, text, keywords and/or filters."""
+        params, upload = await read_search(
+            request, config.max_body_bytes, config.max_upload_bytes
+        )
+        return await blocking(lambda: service.search(params, upload))
+
+    @app.get("/v1/products/{sku}", responses=ERRORS)
+    async def product(sku: str) -> dict[str, Any]:
+        """One product by sku: title, price, attributes and its image URL."""
+        return await blocking(lambda: service.product(sku))
+
+    @app.get("/v1/facets", responses=ERRORS)
+    async def facets(
+        facet: Annotated[list[str] | None, Query(description="field to count; default all")] = None,
+        filters: Annotated[
+            list[str] | None,
+            Query(alias="filter", description="field:value, repeatable; OR within a field"),
+        ] = None,
+        price_min: float | None = None,
+        price_max: float | None = None,
+        in_stock: bool | None = None,
+    ) -> dict[str, Any]:
+        """Facet counts (and price stats) of a browse, with optional filters."""
+        chosen: dict[str, list[str]] = {}
+        for item in filters or []:
+            name, sep, value = item.partition(":")
+            if not sep or not name or not value:
+                raise ApiError(400, "invalid_params", f"filter must be field:value, got {item!r}")
+            chosen.setdefault(name, []).append(value)
+        ranges = {"price_min": price_min, "price_max": price_max, "in_stock": in_stock}
+        return await blocking(lambda: service.facets(chosen, facet or [], **ranges))
+
+    @app.get("/v1/config")
+    async def settings() -> dict[str, Any]:
+        """What the page needs to know: encoder capabilities, facet fields, upload cap."""
+        return await blocking(service.settings)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """200 when OpenSearch answers, the alias exists and the encoder matches it; else 503."""
+        ok, checks = await blocking(service.health)
+        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/images/{path:path}", include_in_schema=False)
+    async def image(path: str) -> FileResponse:
+        target = service.image_file(path)
+        if target is None:
+            raise ApiError(404, "not_found", "no such image")
+        return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,191 @@
+"""The blocking half of the API: image intake, SearchParams, Searcher calls, image links.
+
+Everything here runs in a worker thread (model inference and OpenSearch calls block).
+Cheap checks come first: parameters and field names are refused before an image_url is
+fetched or a model runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ingest.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
+from plugin.errors import SearchError
+from plugin.params import Boosts, SearchParams
+from plugin.request import check_request
+from plugin.search import Searcher
+from web.batching import BatchingEncoder
+from web.config import ServiceConfig
+from web.errors import ApiError, image_url_error
+from web.schemas import SearchRequest
+
+log = logging.getLogger("visearch.search")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"})
+
+
+class SearchService:
+    def __init__(self, searcher: Searcher, config: ServiceConfig) -> None:
+        self.searcher = searcher
+        self.config = config
+        # Query images from strangers: one attempt, the request's time, the upload cap, and
+        # (unless --allow-private-urls) public addresses only.
+        self.url_config = ImageLoaderConfig(
+            timeout_s=config.timeout_s,
+            max_bytes=config.max_upload_bytes,
+            retries=0,
+            public_urls_only=not config.allow_private_urls,
+        )
+
+    # ------------------------------------------------------------------ endpoints
+
+    def search(self, request: SearchRequest, upload: bytes | None) -> dict[str, Any]:
+        started = time.perf_counter()
+        if upload is not None and request.image_url:
+            raise ApiError(400, "invalid_params", "give an uploaded image or image_url, not both")
+        params = to_params(request, upload if upload is not None else request.image_url)
+        check_request(params, self.searcher.schema)  # 400 before any fetch or model run
+        if request.image_url:
+            params = replace(params, image=self._fetch(request.image_url))
+        if isinstance(params.image, bytes):
+            _check_image_type(params.image, self.url_config)
+        result = self.searcher.search(params).as_dict()
+        for hit in result["hits"]:
+            hit["image_url"] = self.image_link(hit["image"])
+        timings = result["timings"]
+        timings["service_ms"] = (time.perf_counter() - started) * 1000
+        log.info(
+            "search mode=%s total=%d hits=%d encode=%.0fms opensearch=%.0fms all=%.0fms",
+            result["mode"],
+            result["total"],
+            len(result["hits"]),
+            timings["encode_ms"],
+            timings["opensearch_ms"],
+            timings["service_ms"],
+        )
+        return result
+
+    def product(self, sku: str) -> dict[str, Any]:
+        data = asdict(self.searcher.product(sku))
+        del data["explanation"]  # a lookup has no ranking to explain
+        data["image_url"] = self.image_link(data["image"])
+        return data
+
+    def facets(self, filters: dict[str, list[str]], facets: list[str], **ranges: Any) -> dict:
+        names = facets or self.default_facets()
+        params = SearchParams(filters=filters, facets=tuple(names), k=1, **ranges)
+        result = self.searcher.search(params)
+        data = result.as_dict()
+        return {"total": result.total, "facets": data["facets"], "price": data["price"]}
+
+    def settings(self) -> dict[str, Any]:
+        encoder = self.searcher.encoder
+        return {
+            "alias": self.searcher.alias,
+            "encoder": _encoder_info(encoder),
+            "text_search": bool(encoder and encoder.supports_text),
+            "image_search": encoder is not None,
+            "facets": self.default_facets(),
+            "max_upload_bytes": self.config.max_upload_bytes,
+            "product_images": self.config.images_base is not None,
+        }
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        try:
+            status = self.searcher.client.cluster.health()["status"]
+            checks["opensearch"] = {"ok": status in ("green", "yellow"), "status": status}
+        except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+            checks["opensearch"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        index_encoder = None
+        try:
+            schema = self.searcher.refresh_schema()  # also picks up an alias swap
+            index_encoder = schema.encoder
+            checks["index"] = {
+                "ok": True,
+                "alias": schema.alias,
+                "indices": list(schema.indices),
+                "encoder": schema.encoder,
+            }
+        except SearchError as error:
+            checks["index"] = {"ok": False, "alias": self.searcher.alias, "error": str(error)}
+        encoder = self.searcher.encoder
+        checks["encoder"] = {
+            "ok": encoder is not None and index_encoder in (None, encoder.name),
+            **(_encoder_info(encoder) or {"error": "no encoder loaded"}),
+        }
+        if isinstance(encoder, BatchingEncoder):
+            batches = {"calls": encoder.batches, "images": encoder.images}
+            checks["encoder"]["micro_batches"] = batches
+        return all(check["ok"] for check in checks.values()), checks
+
+    # ------------------------------------------------------------------ helpers
+
+    def default_facets(self) -> list[str]:
+        fields = self.searcher.schema.keyword_fields
+        return [f for f in self.config.default_facets if f in fields] or list(fields)
+
+    def image_link(self, ref: str | None) -> str | None:
+        """Where a browser can load a catalog image, or None."""
+        if not ref:
+            return None
+        if ref.startswith(("http://", "https://")):
+            return ref
+        if self.config.images_url is not None:
+            return self.config.images_url + quote(ref.lstrip("/"))
+        base = self.config.images_dir
+        if base is None:
+            return None
+        path = Path(ref)
+        if path.is_absolute():
+            if not path.is_relative_to(base):
+                return None
+            path = path.relative_to(base)
+        return "/images/" + quote(path.as_posix())
+
+    def image_file(self, path: str) -> Path | None:
+        """The file under the images directory that /images/<path> names, or None. No escape:
+        the resolved path (symlinks followed) must stay inside the directory."""
+        base = self.config.images_dir
+        if base is None:
+            return None
+        target = (base / path).resolve()
+        if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_SUFFIXES:
+            return None
+        return target if target.is_file() else None
+
+    def _fetch(self, url: str) -> bytes:
+        if not url.lower().startswith(("http://", "https://")):
+            raise ApiError(400, "invalid_params", "image_url must be an http:// or https:// URL")
+        try:
+            return read_image_bytes(url, None, self.url_config)
+        except ImageError as error:
+            if error.reason.startswith("larger than"):
+                raise ApiError(413, "payload_too_large", str(error)) from None
+            raise image_url_error(error) from None
+
+
+def to_params(request: SearchRequest, image: bytes | str | None) -> SearchParams:
+    fields = request.model_dump(exclude={"image_url", "boosts", "facets"})
+    boosts = Boosts(**request.boosts.model_dump()) if request.boosts else Boosts()
+    return SearchParams(image=image, facets=tuple(request.facets), boosts=boosts, **fields)
+
+
+def _check_image_type(data: bytes, config: ImageLoaderConfig) -> None:
+    """415 unless the bytes start like a supported image (name and content-type are ignored)."""
+    if sniff_format(data, config) is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"not a supported image (the bytes say so); supported: {', '.join(config.formats)}",
+        )
+
+
+def _encoder_info(encoder: Any) -> dict[str, Any] | None:
+    if encoder is None:
+        return None
+    return {"name": encoder.name, "dim": encoder.dim, "supports_text": encoder.supports_text}
