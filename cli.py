@@ -225,6 +225,12 @@ def _render_ingest(data: dict[str, Any]) -> str:
 @settings_options
 @click.option("--rebuild", is_flag=True, help="Build a new versioned index and swap the alias.")
 @click.option(
+    "--photos",
+    "photos_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of extra product photos (image, sku); images relative to that file.",
+)
+@click.option(
     "--map",
     "mapping",
     multiple=True,
@@ -285,6 +291,7 @@ def ingest_command(
     catalog: Path,
     settings: Settings,
     rebuild: bool,
+    photos_file: Path | None,
     mapping: tuple[str, ...],
     map_file: Path | None,
     fmt: str | None,
@@ -319,6 +326,7 @@ def ingest_command(
     from ingest.catalog import CatalogError, load_mapping_file, parse_mapping, read_catalog
     from ingest.encoders import EncoderError
     from ingest.lock import LockedError, default_lock_path, ingest_lock
+    from ingest.photos import attach_photos
     from ingest.pipeline import IngestOptions, run_ingest
 
     if min(batch_size, workers, bulk_chunk_size) < 1:
@@ -328,6 +336,8 @@ def ingest_command(
     try:
         columns = {**(load_mapping_file(map_file) if map_file else {}), **parse_mapping(mapping)}
         catalog_read = read_catalog(catalog, columns, fmt)
+        if photos_file is not None:
+            catalog_read = attach_photos(catalog_read, photos_file)
     except CatalogError as error:
         _fail(str(error), EXIT_FATAL)
     options = IngestOptions(

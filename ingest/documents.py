@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ingest.records import Product
 
 
-def vector_key(image_bytes: bytes, encoder_name: str) -> str:
-    digest = hashlib.sha256(image_bytes)
+def vector_key(photos: Sequence[bytes], encoder_name: str) -> str:
+    """One key over every photo's bytes, in order, and the encoder (adapter included)."""
+    digest = hashlib.sha256()
+    for data in photos:
+        digest.update(hashlib.sha256(data).digest())
     digest.update(b"\0" + encoder_name.encode())
     return digest.hexdigest()[:32]
 
@@ -28,6 +32,7 @@ def document_fields(product: Product) -> dict[str, Any]:
         "title": product.title,
         "description": product.description,
         "image": product.image,
+        "images": list(product.images),
         **product.attributes,
     }
     for name in ("price", "in_stock", "popularity"):

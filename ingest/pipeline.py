@@ -41,7 +41,7 @@ from ingest.sync import (
     stored_state,
     to_delete,
 )
-from mappings.install import VECTOR_FIELD, IndexSpec, put_template
+from mappings.install import PHOTO_VECTOR, PHOTOS_FIELD, IndexSpec, put_template
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,12 +89,14 @@ class IngestSummary:
 
 @dataclass
 class _Prepared:
-    """A product after the worker pool: its vector key, and a decoded image if it needs one."""
+    """A product after the worker pool: its vector key, and decoded photos if it needs them."""
 
     product: Product
     key: str | None = None
-    image: Image.Image | None = None
+    images: list[Image.Image] | None = None  # None: the stored vectors are still right
+    refs: tuple[str, ...] = ()  # the photos that made it (bad extra photos are left out)
     error: RowError | None = None
+    photo_errors: list[RowError] = field(default_factory=list)
 
 
 class _Run:
@@ -212,29 +214,47 @@ class _Run:
         progress(0, close=True)
 
     def _prepare(self, product: Product) -> _Prepared:
-        """Worker thread: read and hash the image; decode it only if it must be embedded."""
+        """Worker thread: read and hash the photos; decode them only if they must be embedded.
+
+        The main photo must work; a bad extra photo is reported and left out."""
         config = self.options.images
-        try:
-            data = read_image_bytes(product.image, self.catalog_dir, config, self._http)
-            key = vector_key(data, self.encoder_name)
-            stored = self.stored.get(product.sku)
-            if stored is not None and stored.vector_key == key:
-                return _Prepared(product, key)
-            return _Prepared(product, key, decode_image(data, product.image, config))
-        except ImageError as error:
-            return _Prepared(
-                product, error=RowError(product.sku, "image", str(error), product.line)
-            )
+        photos: list[tuple[str, bytes]] = []
+        problems: list[RowError] = []
+        for ref in product.images:
+            try:
+                photos.append((ref, read_image_bytes(ref, self.catalog_dir, config, self._http)))
+            except ImageError as error:
+                problems.append(RowError(product.sku, "image", str(error), product.line))
+        if not photos or photos[0][0] != product.image:
+            return _Prepared(product, error=problems[0])
+        key = vector_key([data for _, data in photos], self.encoder_name)
+        stored = self.stored.get(product.sku)
+        if stored is not None and stored.vector_key == key:
+            return _Prepared(product, key, refs=tuple(ref for ref, _ in photos))
+        kept: list[tuple[str, bytes, Image.Image]] = []
+        for ref, data in photos:
+            try:
+                kept.append((ref, data, decode_image(data, ref, config)))
+            except ImageError as error:
+                failure = RowError(product.sku, "image", str(error), product.line)
+                if ref == product.image:
+                    return _Prepared(product, error=failure)
+                problems.append(failure)
+        if len(kept) < len(photos):
+            key = vector_key([data for _, data, _ in kept], self.encoder_name)
+        refs = tuple(ref for ref, _, _ in kept)
+        return _Prepared(product, key, [image for _, _, image in kept], refs, None, problems)
 
     def _route(self, prepared: _Prepared) -> None:
         product = prepared.product
+        self.summary.errors.extend(prepared.photo_errors)
         if prepared.error is not None:
             self.summary.errors.append(prepared.error)
             self._carry_over(product.sku)
             return
-        if prepared.image is not None:
+        if prepared.images is not None:
             self._batch.append(prepared)
-            if len(self._batch) >= self.options.batch_size:
+            if sum(len(item.images or ()) for item in self._batch) >= self.options.batch_size:
                 self._flush_embed()
             return
         fields = document_fields(product)
@@ -254,23 +274,30 @@ class _Run:
             return
         started = time.perf_counter()
         try:
-            vectors = self.encoder.embed_images([item.image for item in batch])
+            vectors = self.encoder.embed_images([image for item in batch for image in item.images])
         except Exception as error:  # noqa: BLE001 - one bad batch must not sink the run
             for item in batch:
                 reason = f"encoder failed on this batch: {error}"
-                self.summary.errors.append(
-                    RowError(item.product.sku, "embed", reason, item.product.line)
-                )
+                sku, line = item.product.sku, item.product.line
+                self.summary.errors.append(RowError(sku, "embed", reason, line))
                 self._carry_over(item.product.sku)
             return
         finally:
             self._add_time("embed", time.perf_counter() - started)
         stamp = now_iso()
-        for item, vector in zip(batch, vectors, strict=True):
+        offset = 0
+        for item in batch:
+            count = len(item.images)
+            photos = [
+                {"image": ref, PHOTO_VECTOR: vector.tolist()}
+                for ref, vector in zip(item.refs, vectors[offset : offset + count], strict=True)
+            ]
+            offset += count
             fields = document_fields(item.product)
             source = {
                 **fields,
-                VECTOR_FIELD: vector.tolist(),
+                PHOTOS_FIELD: photos,
+                "photo_count": count,
                 "encoder": self.encoder_name,
                 "vector_key": item.key,
                 "doc_hash": doc_hash(fields),
@@ -278,8 +305,8 @@ class _Run:
                 "embedded_at": stamp,
             }
             self._writer_add({"_op_type": "index", "_id": item.product.sku, "_source": source})
-            item.image = None  # free the pixels as soon as possible
-        self.summary.embedded += len(batch)
+            self.summary.embedded += count
+            item.images = None  # free the pixels as soon as possible
 
     def _flush_copies(self) -> None:
         batch, self._copy_batch = self._copy_batch, []
@@ -291,13 +318,14 @@ class _Run:
         stamp = now_iso()
         for product, fields in batch:
             old = stored.get(product.sku)
-            if old is None or VECTOR_FIELD not in old:
+            if old is None or PHOTOS_FIELD not in old:
                 reason = f"vanished from {self.source_index} during the rebuild"
                 self.summary.errors.append(RowError(product.sku, "index", reason, product.line))
                 continue
             source = {
                 **fields,
-                VECTOR_FIELD: old[VECTOR_FIELD],
+                PHOTOS_FIELD: old[PHOTOS_FIELD],
+                "photo_count": len(old[PHOTOS_FIELD]),
                 "encoder": self.encoder_name,
                 "vector_key": old["vector_key"],
                 "doc_hash": doc_hash(fields),

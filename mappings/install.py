@@ -14,9 +14,19 @@ from pathlib import Path
 from typing import Any
 
 TEMPLATE_FILE = Path(__file__).with_name("products.json")
-VECTOR_FIELD = "image_vector"
+PHOTOS_FIELD = "photos"  # nested: one entry per photo of the product
+PHOTO_VECTOR = "vector"  # inside each photo
+VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
 # Written by ingest for its own bookkeeping; never filters, facets or extra attributes.
-INTERNAL_FIELDS = (VECTOR_FIELD, "encoder", "vector_key", "doc_hash", "indexed_at", "embedded_at")
+INTERNAL_FIELDS = (
+    PHOTOS_FIELD,
+    "photo_count",
+    "encoder",
+    "vector_key",
+    "doc_hash",
+    "indexed_at",
+    "embedded_at",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ def template_body(spec: IndexSpec) -> dict[str, Any]:
     settings["number_of_replicas"] = spec.replicas
     mappings = body["template"]["mappings"]
     properties = mappings["properties"]
-    vector = properties[VECTOR_FIELD]
+    vector = properties[PHOTOS_FIELD]["properties"][PHOTO_VECTOR]
     vector["dimension"] = spec.dim
     vector["method"]["parameters"] = {"m": spec.m, "ef_construction": spec.ef_construction}
     for name in spec.extra_attributes:

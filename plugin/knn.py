@@ -1,8 +1,12 @@
 """The k-NN clause with an efficient filter, and the lucene score <-> cosine conversions.
 
-The hard filters go *inside* the clause (`knn.image_vector.filter`): the lucene engine then
+The hard filters go *inside* the clause (`knn.photos.vector.filter`): the lucene engine then
 searches only among matching products (exactly, when few match), so a selective filter still
 yields k candidates, which a post-filter over the k nearest products would not.
+
+Photos are nested documents of their product; the nested knn returns products (never the
+same product twice) scored by their best-matching photo (`score_mode: max`), and the
+filter on product fields applies to the parents.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mappings.install import VECTOR_FIELD
+from mappings.install import PHOTOS_FIELD, VECTOR_FIELD
 from plugin.errors import UnsupportedQueryError
 from plugin.filters import Clause, all_of
 
@@ -20,11 +24,14 @@ COSINE = "cosinesimil"
 
 
 def knn_clause(vector: Sequence[float] | np.ndarray, k: int, filters: Sequence[Clause]) -> Clause:
-    """`{"knn": {"image_vector": {"vector", "k", "filter"?}}}`; no filter key without filters."""
+    """A nested knn over the product photos: `{"nested": {"path": "photos", "score_mode":
+    "max", "query": {"knn": {"photos.vector": {"vector", "k", "filter"?}}}}}`; no filter key
+    without filters."""
     body: dict[str, Any] = {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": k}
     if filters:
         body["filter"] = all_of(filters)
-    return {"knn": {VECTOR_FIELD: body}}
+    knn = {"knn": {VECTOR_FIELD: body}}
+    return {"nested": {"path": PHOTOS_FIELD, "score_mode": "max", "query": knn}}
 
 
 def similarity(score: float, space_type: str | None) -> float | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.install import INTERNAL_FIELDS, VECTOR_FIELD
+from mappings.install import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
 from plugin.errors import EncoderMismatchError
 
 # Keyword fields that identify a product rather than describe it: never filters or facets.
@@ -39,7 +39,8 @@ class IndexSchema:
             properties = mappings.get("properties", {})
             fields.update(_keyword_fields(properties))
             encoders.add((mappings.get("_meta") or {}).get("encoder"))
-            vector = properties.get(VECTOR_FIELD, {})
+            photos = properties.get(PHOTOS_FIELD, {}).get("properties", {})
+            vector = photos.get(PHOTO_VECTOR, {})
             method = vector.get("method") or {}
             vectors.add(
                 (vector.get("dimension"), method.get("space_type", vector.get("space_type")))

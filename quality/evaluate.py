@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from opensearchpy import helpers
 
-from mappings.install import VECTOR_FIELD
+from mappings.install import PHOTO_VECTOR, PHOTOS_FIELD
 from plugin.params import SearchParams
 from plugin.query_vector import embed_query, load_query_image
 from plugin.search import Searcher
@@ -33,28 +33,40 @@ NEAR_DUPLICATE = 0.98  # cosine above which a query photo counts as a catalog ph
 
 @dataclass(frozen=True)
 class CatalogVectors:
-    """Every stored vector of the alias, one row per product, with its attributes."""
+    """Every stored photo vector of the alias, with the product it belongs to."""
 
-    skus: list[str]
-    vectors: np.ndarray
+    skus: list[str]  # one per product
+    vectors: np.ndarray  # one row per photo
+    owner: np.ndarray  # photo row -> index into skus
     attributes: dict[str, dict[str, Any]]
     vector_keys: set[str]
 
+    def exact_ranking(self, query: np.ndarray, k: int) -> tuple[list[str], float]:
+        """Products by their best photo's cosine (brute force), and the best cosine."""
+        per_photo = self.vectors @ query
+        best = np.full(len(self.skus), -np.inf, dtype=np.float32)
+        np.maximum.at(best, self.owner, per_photo)
+        order = np.argsort(-best, kind="stable")[:k]
+        return [self.skus[i] for i in order], float(best.max(initial=-1.0))
+
 
 def load_catalog_vectors(client: Any, alias: str) -> CatalogVectors:
-    fields = ["sku", VECTOR_FIELD, "vector_key", "colour", "category", "article_type"]
-    skus, rows, attributes, keys = [], [], {}, set()
-    for hit in helpers.scan(client, index=alias, query={"_source": fields}, size=1000):
+    fields = ["sku", PHOTOS_FIELD, "vector_key", "colour", "category", "article_type"]
+    skus, rows, owner, attributes, keys = [], [], [], {}, set()
+    for hit in helpers.scan(client, index=alias, query={"_source": fields}, size=500):
         source = hit["_source"]
-        if VECTOR_FIELD not in source:
+        photos = source.pop(PHOTOS_FIELD, None) or []
+        if not photos:
             continue
+        for photo in photos:
+            rows.append(photo[PHOTO_VECTOR])
+            owner.append(len(skus))
         skus.append(hit["_id"])
-        rows.append(source[VECTOR_FIELD])
         attributes[hit["_id"]] = source
         keys.add(source.get("vector_key"))
     vectors = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return CatalogVectors(skus, vectors, attributes, keys)
+    return CatalogVectors(skus, vectors, np.asarray(owner, dtype=np.int64), attributes, keys)
 
 
 @dataclass
@@ -102,10 +114,10 @@ def run_eval(
         vector = embed_query(searcher.encoder, image, query.text)
         params = SearchParams(image=image, text=query.text, k=k_max, candidates=max(k_max, 200))
         ann.append([hit.sku for hit in searcher.search(params).hits])
-        scores = catalog.vectors @ vector
-        exact.append([catalog.skus[i] for i in np.argsort(-scores, kind="stable")[:k_max]])
+        ranking, best = catalog.exact_ranking(vector, k_max)
+        exact.append(ranking)
         relevants.append(query.relevant)
-        if query.image and _is_leak(query.image, float(scores.max()), searcher, catalog):
+        if query.image and _is_leak(query.image, best, searcher, catalog):
             leaks.append(query.query_id)
         if progress:
             progress(1)
@@ -155,7 +167,7 @@ def _is_leak(image_ref: str, best: float, searcher: Searcher, catalog: CatalogVe
 
     with open(image_ref, "rb") as handle:
         data = handle.read()
-    return vector_key(data, searcher.encoder.name) in catalog.vector_keys
+    return vector_key([data], searcher.encoder.name) in catalog.vector_keys
 
 
 def _diagnostics(

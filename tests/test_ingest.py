@@ -89,7 +89,7 @@ def test_incremental_sync(os_client, index_name, slice_dir, encoder) -> None:
     os_client.indices.refresh(index=index_name)
     found = os_client.search(index=index_name, body={"query": {"match": {"title": "zanzibar"}}})
     assert {hit["_id"] for hit in found["hits"]["hits"]} == {row["sku"] for row in rows[:5]}
-    vector = os_client.get(index=index_name, id=rows[0]["sku"])["_source"]["image_vector"]
+    vector = os_client.get(index=index_name, id=rows[0]["sku"])["_source"]["photos"][0]["vector"]
     assert len(vector) == encoder.dim  # a partial update keeps the stored vector
 
     for row in rows[10:13]:
@@ -131,24 +131,26 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
     first = ingest(os_client, catalog, index_name, encoder)
 
     failures: list[str] = []
-    searches = 0
+    served_by: list[str] = []  # the concrete index behind each answer, in order
     stop = threading.Event()
 
     def search_loop() -> None:
-        nonlocal searches
         body = {"size": 5, "query": {"match_all": {}}}
         while not stop.is_set():
             try:
                 hits = os_client.search(index=index_name, body=body)["hits"]["hits"]
                 if not hits:
                     failures.append("empty result")
+                else:
+                    served_by.append(hits[0]["_index"])
             except Exception as error:  # noqa: BLE001 - any error is a failure
                 failures.append(repr(error))
-            searches += 1
 
     loop = threading.Thread(target=search_loop)
     loop.start()
     try:
+        while not served_by and not failures:
+            time.sleep(0.01)
         rebuilt = ingest(os_client, catalog, index_name, encoder, rebuild=True)
         time.sleep(0.5)
     finally:
@@ -156,7 +158,8 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
         loop.join()
 
     assert failures == []
-    assert searches > 10
+    # The loop ran across the swap: the old index answered, then the new one, never nothing.
+    assert served_by[0] == first.index and served_by[-1] == rebuilt.index
     assert rebuilt.index != first.index and rebuilt.swapped_from == first.index
     assert (rebuilt.embedded, rebuilt.copied) == (0, SLICE)  # vectors reused, not re-embedded
     assert aliases.current_index(os_client, index_name) == rebuilt.index

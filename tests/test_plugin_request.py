@@ -80,6 +80,21 @@ def test_schema_from_real_template() -> None:
 # --------------------------------------------------------------------------- vector
 
 
+def nested_knn(body: dict) -> dict:
+    """Photos are nested: products are scored by their best photo."""
+    return {
+        "nested": {
+            "path": "photos",
+            "score_mode": "max",
+            "query": {"knn": {"photos.vector": body}},
+        }
+    }
+
+
+def knn_body(query: dict) -> dict:
+    return query["nested"]["query"]["knn"]["photos.vector"]
+
+
 def test_knn_carries_hard_filters_inside() -> None:
     params = SearchParams(
         image="shoe.jpg", filters={"colour_group": "Blue", "gender": ["Men", "Unisex"]},
@@ -88,24 +103,22 @@ def test_knn_carries_hard_filters_inside() -> None:
     (search,) = body(params)
     assert search == {
         "size": 200,
-        "query": {
-            "knn": {
-                "image_vector": {
-                    "vector": VECTOR,
-                    "k": 200,
-                    "filter": {
-                        "bool": {
-                            "filter": [
-                                {"term": {"colour_group": "Blue"}},
-                                {"terms": {"gender": ["Men", "Unisex"]}},
-                                {"range": {"price": {"gte": 10, "lte": 50.5}}},
-                                {"term": {"in_stock": True}},
-                            ]
-                        }
-                    },
-                }
+        "query": nested_knn(
+            {
+                "vector": VECTOR,
+                "k": 200,
+                "filter": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"colour_group": "Blue"}},
+                            {"terms": {"gender": ["Men", "Unisex"]}},
+                            {"range": {"price": {"gte": 10, "lte": 50.5}}},
+                            {"term": {"in_stock": True}},
+                        ]
+                    }
+                },
             }
-        },
+        ),
         "aggs": {"price": price()},
         "_source": SOURCE,
     }
@@ -113,7 +126,7 @@ def test_knn_carries_hard_filters_inside() -> None:
 
 def test_knn_without_filters_has_no_filter_key() -> None:
     (search,) = body(SearchParams(text="red dress", candidates=300))
-    assert search["query"] == {"knn": {"image_vector": {"vector": VECTOR, "k": 300}}}
+    assert search["query"] == nested_knn({"vector": VECTOR, "k": 300})
     assert "post_filter" not in search
 
 
@@ -147,7 +160,7 @@ def test_vector_is_sent_as_plain_floats() -> None:
     params = SearchParams(image="shoe.jpg")
     plan = build_request(params, schema(), np.array(VECTOR, dtype=np.float32))
     json.dumps(plan.searches)  # numpy scalars would not serialise
-    assert plan.searches[0]["query"]["knn"]["image_vector"]["vector"] == VECTOR
+    assert knn_body(plan.searches[0]["query"])["vector"] == VECTOR
 
 
 def test_min_score_is_a_cosine_turned_into_a_lucene_score() -> None:
@@ -175,7 +188,7 @@ def test_facet_selections_go_to_post_filter_and_other_facets_aggs() -> None:
     colour = {"terms": {"colour_group": ["Blue", "Red"]}}
     gender = {"term": {"gender": "Men"}}
     # Only the non-facet filter is hard, inside the knn clause.
-    knn = search["query"]["knn"]["image_vector"]
+    knn = knn_body(search["query"])
     assert knn["filter"] == {"bool": {"filter": [{"term": {"category": "Footwear"}}]}}
     assert search["post_filter"] == {"bool": {"filter": [colour, gender]}}
     colour_agg = facet("colour_group", others={"bool": {"filter": [gender]}})
@@ -210,15 +223,13 @@ def test_hybrid_is_one_msearch_with_bm25_inside_the_visual_pool() -> None:
     lines = plan.msearch_body()
     assert [lines[0], lines[2]] == [{}, {}]
     vector, keyword = lines[1], lines[3]
-    knn = {
-        "knn": {
-            "image_vector": {
-                "vector": VECTOR,
-                "k": 200,
-                "filter": {"bool": {"filter": [{"term": {"gender": "Men"}}]}},
-            }
+    knn = nested_knn(
+        {
+            "vector": VECTOR,
+            "k": 200,
+            "filter": {"bool": {"filter": [{"term": {"gender": "Men"}}]}},
         }
-    }
+    )
     selected = {"bool": {"filter": [{"term": {"brand": "Nike"}}]}}
     assert vector["query"] == knn
     assert vector["size"] == 200 and vector["post_filter"] == selected
@@ -318,7 +329,7 @@ def test_unknown_filter_field_lists_the_valid_ones() -> None:
 def test_unknown_facet_and_internal_fields_are_refused() -> None:
     with pytest.raises(UnknownFieldError, match="unknown facet field 'size'"):
         body(SearchParams(keywords="x", facets=("size",)))
-    for internal in ("image_vector", "doc_hash", "sku", "image", "title"):
+    for internal in ("photos", "doc_hash", "sku", "image", "title"):
         with pytest.raises(UnknownFieldError):
             body(SearchParams(filters={internal: "x"}))
     with pytest.raises(UnknownFieldError, match="use price_min/price_max or in_stock"):

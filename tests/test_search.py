@@ -288,7 +288,7 @@ def test_unknown_filter_lists_the_valid_fields(searcher: Searcher) -> None:
         searcher.search(SearchParams(image=photo("10001"), filters={"color": "Blue"}))
     assert "unknown filter field 'color'" in str(caught.value)
     assert {"colour", "colour_group", "brand", "gender", "article_type"} <= set(caught.value.valid)
-    assert "sku" not in caught.value.valid and "image_vector" not in caught.value.valid
+    assert "sku" not in caught.value.valid and "photos" not in caught.value.valid
 
 
 def test_text_query_against_an_image_only_encoder(searcher: Searcher) -> None:
