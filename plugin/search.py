@@ -19,7 +19,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 
 from ingest.encoders import Encoder
 from ingest.images import DEFAULT_CONFIG, ImageLoaderConfig
-from mappings.install import INTERNAL_FIELDS, VECTOR_FIELD
+from mappings.install import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD, VECTOR_FIELD
 from plugin.errors import IndexNotFoundError, ProductNotFoundError, SearchBackendError
 from plugin.params import SearchParams
 from plugin.query_vector import check_encoder, embed_query, load_query_image
@@ -121,10 +121,11 @@ class Searcher:
         return to_hit(sku, source, Explanation(), self.schema.keyword_fields)
 
     def _stored_vector(self, sku: str) -> list[float]:
-        vector = self._get(sku, {"_source_includes": [VECTOR_FIELD]}).get(VECTOR_FIELD)
-        if not vector:
+        """The vector of the product's main photo ("more like this")."""
+        photos = self._get(sku, {"_source_includes": [VECTOR_FIELD]}).get(PHOTOS_FIELD)
+        if not photos:
             raise ProductNotFoundError(sku, self.alias)
-        return vector
+        return photos[0][PHOTO_VECTOR]
 
     def _get(self, sku: str, params: dict[str, Any]) -> Mapping[str, Any]:
         try:

@@ -292,7 +292,7 @@ def test_product_by_sku(api: TestClient) -> None:
     assert product["title"] == "Puma Men Heroes Party Graphic Blue Tshirts"
     assert product["attributes"]["brand"] == "Puma" and product["price"] == 65.5
     assert product["image_url"] == f"/images/images/{PUMA_TSHIRT}.jpg"
-    assert "image_vector" not in product and "explanation" not in product
+    assert "photos" not in product and "explanation" not in product
     missing = api.get("/v1/products/no-such-sku")
     assert missing.status_code == 404
     assert error_of(missing) | {"request_id": ""} == {

@@ -132,22 +132,20 @@ def test_knn_without_filters_has_no_filter_key() -> None:
 
 def test_similar_to_leaves_the_product_out_of_its_own_pool() -> None:
     (search,) = body(SearchParams(similar_to="10045", filters={"gender": "Men"}, candidates=50))
-    assert search["query"] == {
-        "knn": {
-            "image_vector": {
-                "vector": VECTOR,
-                "k": 50,
-                "filter": {
-                    "bool": {
-                        "filter": [
-                            {"term": {"gender": "Men"}},
-                            {"bool": {"must_not": [{"term": {"sku": "10045"}}]}},
-                        ]
-                    }
-                },
-            }
+    assert search["query"] == nested_knn(
+        {
+            "vector": VECTOR,
+            "k": 50,
+            "filter": {
+                "bool": {
+                    "filter": [
+                        {"term": {"gender": "Men"}},
+                        {"bool": {"must_not": [{"term": {"sku": "10045"}}]}},
+                    ]
+                }
+            },
         }
-    }
+    )
 
 
 def test_facets_alone_browse_the_whole_catalog() -> None:
