@@ -51,8 +51,15 @@ def hard_clauses(params: SearchParams) -> list[Clause]:
     if params.in_stock is not None:
         clauses.append({"term": {"in_stock": params.in_stock}})
     if params.similar_to is not None:  # "more like this" never shows the product itself
-        clauses.append({"bool": {"must_not": [{"term": {"sku": params.similar_to}}]}})
+        clauses.append(everything_but(params.similar_to))
     return clauses
+
+
+def everything_but(sku: str) -> Clause:
+    """Every product except `sku`. The positive range keeps the clause to product documents:
+    inside a nested kNN a bare `must_not` would also match every photo and exclude nothing."""
+    products = {"range": {"photo_count": {"gte": 1}}}
+    return {"bool": {"filter": [products], "must_not": [{"term": {"sku": sku}}]}}
 
 
 def selections(params: SearchParams) -> dict[str, Clause]:

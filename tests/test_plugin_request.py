@@ -140,7 +140,12 @@ def test_similar_to_leaves_the_product_out_of_its_own_pool() -> None:
                 "bool": {
                     "filter": [
                         {"term": {"gender": "Men"}},
-                        {"bool": {"must_not": [{"term": {"sku": "10045"}}]}},
+                        {
+                            "bool": {
+                                "filter": [{"range": {"photo_count": {"gte": 1}}}],
+                                "must_not": [{"term": {"sku": "10045"}}],
+                            }
+                        },
                     ]
                 }
             },
