@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from mappings.install import INTERNAL_FIELDS
+
 # Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
 STANDARD_ATTRIBUTES = (
     "colour",
@@ -23,20 +25,9 @@ CORE_FIELDS = (
     "sku", "image", "images", "title", "description", "price", "in_stock", "popularity",
 )  # fmt: skip
 EXTRA_IMAGE_COLUMN = re.compile(r"image_(\d+)")
-# Document fields ingest writes for its own bookkeeping (a superset of mappings.install's
-# INTERNAL_FIELDS); a catalog column with one of these names is renamed `attr_<name>`.
-RESERVED_FIELDS = frozenset(
-    {
-        "image_vector",
-        "photos",
-        "photo_count",
-        "encoder",
-        "vector_key",
-        "doc_hash",
-        "indexed_at",
-        "embedded_at",
-    }
-)
+# Document fields ingest writes for its own bookkeeping (plus the old single-vector field);
+# a catalog column with one of these names is renamed `attr_<name>`.
+RESERVED_FIELDS = frozenset({*INTERNAL_FIELDS, "image_vector"})
 
 
 @dataclass(frozen=True)
