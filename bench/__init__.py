@@ -1,0 +1,1 @@
+"""Benchmarks; `bench.grocery` is also imported by the tests."""
