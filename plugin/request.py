@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from mappings.install import INTERNAL_FIELDS
 from plugin.errors import InvalidParamsError
 from plugin.facets import facet_aggs, post_filter
 from plugin.filters import Clause, all_of, check_fields, hard_clauses
@@ -28,7 +27,16 @@ from plugin.knn import knn_clause, min_knn_score
 from plugin.params import Mode, SearchParams
 from plugin.schema import IndexSchema
 
-SOURCE = {"excludes": list(INTERNAL_FIELDS)}
+# Hits are read from doc values, never from `_source`: a product's stored source holds its
+# photo vectors, and loading it for a pool of 200 costs more than the kNN search itself.
+HIT_FIELDS = ("sku", "title.keyword", "image", "price", "in_stock", "popularity")
+
+
+def hit_fields(schema: IndexSchema) -> dict[str, Any]:
+    """`_source: false` plus the doc-value fields a result needs."""
+    return {"_source": False, "docvalue_fields": [*HIT_FIELDS, *schema.keyword_fields]}
+
+
 """Hits never carry the vector (or ingest's bookkeeping)."""
 SCORE_THEN_SKU = [{"_score": {"order": "desc"}}, {"sku": {"order": "asc"}}]
 
@@ -74,8 +82,8 @@ def build_request(
             )
         return _vector_plan(params, schema, vector, hard)
     if params.keywords:
-        return SearchPlan("keywords", (_keywords_body(params, hard),))
-    return SearchPlan("browse", (_browse_body(params, hard),))
+        return SearchPlan("keywords", (_keywords_body(params, schema, hard),))
+    return SearchPlan("browse", (_browse_body(params, schema, hard),))
 
 
 def _with_selections(body: dict[str, Any], params: SearchParams, *, aggs: bool) -> dict[str, Any]:
@@ -100,7 +108,7 @@ def _vector_plan(
     if params.min_score is not None:
         # Server-side, so the facet counts and the total honour it too.
         body["min_score"] = min_knn_score(params.min_score, schema.space_type)
-    body["_source"] = SOURCE
+    body.update(hit_fields(schema))
     if not params.keywords:
         return SearchPlan("vector", (body,))
     within_pool = {
@@ -116,7 +124,7 @@ def _vector_plan(
     return SearchPlan("hybrid", (body, keyword_body))
 
 
-def _keywords_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
+def _keywords_body(params: SearchParams, schema: IndexSchema, hard: list[Clause]) -> dict[str, Any]:
     query: dict[str, Any] = {"must": [keyword_clause(params.keywords or "")]}
     if hard:
         query["filter"] = hard
@@ -127,7 +135,7 @@ def _keywords_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
         "track_total_hits": True,
     }
     _with_selections(body, params, aggs=True)
-    body["_source"] = SOURCE
+    body.update(hit_fields(schema))
     return body
 
 
@@ -142,7 +150,7 @@ def browse_sort(params: SearchParams) -> list[dict[str, Any]]:
     return sort
 
 
-def _browse_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
+def _browse_body(params: SearchParams, schema: IndexSchema, hard: list[Clause]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "from": params.page * params.k,
         "size": params.k,
@@ -151,5 +159,5 @@ def _browse_body(params: SearchParams, hard: list[Clause]) -> dict[str, Any]:
         "track_total_hits": True,
     }
     _with_selections(body, params, aggs=True)
-    body["_source"] = SOURCE
+    body.update(hit_fields(schema))
     return body

@@ -109,9 +109,21 @@ class SearchResult:
 
 def candidates(response: Mapping[str, Any]) -> list[Candidate]:
     return [
-        Candidate(hit["_id"], float(hit.get("_score") or 0.0), hit.get("_source") or {})
+        Candidate(hit["_id"], float(hit.get("_score") or 0.0), _hit_source(hit))
         for hit in response["hits"]["hits"]
     ]
+
+
+def _hit_source(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """The hit's fields, from `_source` or (as requests ask) from doc values."""
+    if hit.get("_source"):
+        return dict(hit["_source"])
+    fields = {
+        name.removesuffix(".keyword"): values[0]
+        for name, values in hit.get("fields", {}).items()
+        if values
+    }
+    return fields
 
 
 def total_hits(response: Mapping[str, Any]) -> int:

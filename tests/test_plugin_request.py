@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mappings.install import INTERNAL_FIELDS, IndexSpec, template_body
+from mappings.install import IndexSpec, template_body
 from plugin.errors import (
     EncoderMismatchError,
     InvalidParamsError,
@@ -20,13 +20,12 @@ from plugin.errors import (
 )
 from plugin.params import Boosts, SearchParams
 from plugin.query_vector import check_encoder, embed_query
-from plugin.request import build_request
+from plugin.request import build_request, hit_fields
 from plugin.schema import IndexSchema
 from tests.conftest import REPO
 
 DIM = 4
 VECTOR = [0.5, 0.5, 0.5, 0.5]
-SOURCE = {"excludes": list(INTERNAL_FIELDS)}
 KEYWORDS = ["title^2", "description"]
 VALID = (
     "article_type, brand, category, colour, colour_group, gender, material, season, "
@@ -120,7 +119,7 @@ def test_knn_carries_hard_filters_inside() -> None:
             }
         ),
         "aggs": {"price": price()},
-        "_source": SOURCE,
+        **hit_fields(schema()),
     }
 
 
@@ -268,7 +267,7 @@ def test_keywords_only_is_bm25_over_hard_filters() -> None:
             "sort": [{"_score": {"order": "desc"}}, {"sku": {"order": "asc"}}],
             "track_total_hits": True,
             "aggs": {"price": price()},
-            "_source": SOURCE,
+            **hit_fields(schema()),
         },
     )
 
@@ -290,7 +289,7 @@ def test_browse_sorts_by_the_boosts_then_sku_and_pages_on_the_server() -> None:
         ],
         "track_total_hits": True,
         "aggs": {"price": price()},
-        "_source": SOURCE,
+        **hit_fields(schema()),
     }
     plain = body(SearchParams(in_stock=False))[0]
     assert plain["sort"] == [{"sku": {"order": "asc"}}]
