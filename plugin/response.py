@@ -115,9 +115,7 @@ def candidates(response: Mapping[str, Any]) -> list[Candidate]:
 
 
 def _hit_source(hit: Mapping[str, Any]) -> dict[str, Any]:
-    """The hit's fields, from `_source` or (as requests ask) from doc values."""
-    if hit.get("_source"):
-        return dict(hit["_source"])
+    """The hit's fields from doc values (requests ask for `_source: false`)."""
     fields = {
         name.removesuffix(".keyword"): values[0]
         for name, values in hit.get("fields", {}).items()

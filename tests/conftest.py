@@ -44,6 +44,15 @@ def _docker_answers() -> bool:
     return True
 
 
+def write_catalog(path: Path, rows: list[dict[str, str]]) -> Path:
+    """A CSV with the rows' keys as header: how tests make catalogs and query files."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 @pytest.fixture(scope="session")
 def opensearch_url() -> Iterator[str]:
     """The URL of a live OpenSearch with the k-NN plugin."""
@@ -127,11 +136,7 @@ def search_alias(os_client, search_rows, encoder, tmp_path_factory) -> Iterator[
     from mappings.install import template_name
 
     name = f"{RUN_PREFIX}-search"
-    catalog = tmp_path_factory.mktemp("search") / "catalog.csv"
-    with catalog.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(search_rows[0]))
-        writer.writeheader()
-        writer.writerows(search_rows)
+    catalog = write_catalog(tmp_path_factory.mktemp("search") / "catalog.csv", search_rows)
     summary = run_ingest(
         os_client,
         read_catalog(catalog),

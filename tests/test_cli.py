@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from tests.conftest import FASHION
-from tests.test_ingest import ENCODER, fashion_rows, write_catalog
+from tests.conftest import FASHION, write_catalog
+from tests.test_ingest import ENCODER, fashion_rows
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

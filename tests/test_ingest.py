@@ -19,7 +19,7 @@ from ingest.catalog import read_catalog
 from ingest.lock import ingest_lock
 from ingest.pipeline import IngestOptions, IngestSummary, run_ingest
 from ingest.sync import SyncError
-from tests.conftest import FASHION
+from tests.conftest import FASHION, write_catalog
 
 SLICE = 300
 ENCODER = "efficientnet-lite0"
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.slow
 def fashion_rows(n: int) -> list[dict[str, str]]:
     with FASHION.joinpath("catalog.csv").open(newline="") as handle:
         return [row for _, row in zip(range(n), csv.DictReader(handle), strict=False)]
-
-
-def write_catalog(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture

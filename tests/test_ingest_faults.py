@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 import cli
 from tests import bad_images
-from tests.conftest import FASHION
-from tests.test_ingest import ENCODER, count, fashion_rows, write_catalog
+from tests.conftest import FASHION, write_catalog
+from tests.test_ingest import ENCODER, count, fashion_rows
 
 pytestmark = pytest.mark.slow
 

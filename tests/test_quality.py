@@ -23,7 +23,7 @@ from quality.adapter import AdaptedEncoder, Adapter
 from quality.evaluate import run_eval
 from quality.metrics import ndcg_at, recall_at, reciprocal_rank, summarize
 from quality.queries import read_queries
-from tests.conftest import GROCERY, RUN_PREFIX
+from tests.conftest import GROCERY, RUN_PREFIX, write_catalog
 
 ENCODER = "efficientnet-lite0"
 
@@ -52,11 +52,7 @@ def small_grocery(tmp_path_factory) -> tuple[Path, Path]:  # noqa: ANN001
         rows = list(csv.DictReader(handle))[:12]
     for row in rows:
         row["image"] = str(GROCERY / row["image"])
-    catalog = folder / "gallery.csv"
-    with catalog.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    catalog = write_catalog(folder / "gallery.csv", rows)
     skus = {row["sku"] for row in rows}
     with GROCERY.joinpath("queries.csv").open(newline="") as handle:
         queries = [
@@ -64,12 +60,7 @@ def small_grocery(tmp_path_factory) -> tuple[Path, Path]:  # noqa: ANN001
             for row in csv.DictReader(handle)
             if row["split"] == "val" and row["relevant_skus"] in skus
         ][:30]
-    query_file = folder / "queries.csv"
-    with query_file.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(queries[0]))
-        writer.writeheader()
-        writer.writerows(queries)
-    return catalog, query_file
+    return catalog, write_catalog(folder / "queries.csv", queries)
 
 
 @pytest.mark.slow
