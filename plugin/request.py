@@ -27,14 +27,16 @@ from plugin.knn import knn_clause, min_knn_score
 from plugin.params import Mode, SearchParams
 from plugin.schema import IndexSchema
 
-# Hits are read from doc values, never from `_source`: a product's stored source holds its
-# photo vectors, and loading it for a pool of 200 costs more than the kNN search itself.
+# Hits are read from doc values and never touch stored fields (`stored_fields: _none_`): a
+# product's stored source holds its photo vectors, and even reading `_id` decompresses the
+# stored-field block around it. For a pool of 200 that costs more than the kNN search itself.
 HIT_FIELDS = ("sku", "title.keyword", "image", "price", "in_stock", "popularity")
+NO_STORED_FIELDS: dict[str, Any] = {"stored_fields": "_none_"}
 
 
 def hit_fields(schema: IndexSchema) -> dict[str, Any]:
-    """`_source: false` plus the doc-value fields a result needs."""
-    return {"_source": False, "docvalue_fields": [*HIT_FIELDS, *schema.keyword_fields]}
+    """No stored fields, plus the doc-value fields a result needs (`sku` identifies it)."""
+    return {**NO_STORED_FIELDS, "docvalue_fields": [*HIT_FIELDS, *schema.keyword_fields]}
 
 
 """Hits never carry the vector (or ingest's bookkeeping)."""
@@ -120,7 +122,7 @@ def _vector_plan(
     }
     keyword_body: dict[str, Any] = {"size": n, "query": within_pool}
     _with_selections(keyword_body, params, aggs=False)
-    keyword_body["_source"] = False
+    keyword_body.update(NO_STORED_FIELDS, docvalue_fields=["sku"])
     return SearchPlan("hybrid", (body, keyword_body))
 
 

@@ -1,7 +1,7 @@
 """OpenSearch hits and buckets -> the result dataclasses callers see.
 
-A product's id is its sku (ingest writes `_id = sku`), so hits from the two searches of a
-hybrid request are matched on `_id` and the keyword search need not return `_source`.
+Hits carry no stored fields (not even `_id`); a product is named by its `sku` doc value, and
+hits from the two searches of a hybrid request are matched on it.
 """
 
 from __future__ import annotations
@@ -109,13 +109,18 @@ class SearchResult:
 
 def candidates(response: Mapping[str, Any]) -> list[Candidate]:
     return [
-        Candidate(hit["_id"], float(hit.get("_score") or 0.0), _hit_source(hit))
+        Candidate(_sku(hit), float(hit.get("_score") or 0.0), _hit_source(hit))
         for hit in response["hits"]["hits"]
     ]
 
 
+def _sku(hit: Mapping[str, Any]) -> str:
+    """The `sku` doc value: requests load no `_id` (ingest writes `_id = sku`)."""
+    return str(hit["fields"]["sku"][0])
+
+
 def _hit_source(hit: Mapping[str, Any]) -> dict[str, Any]:
-    """The hit's fields from doc values (requests ask for `_source: false`)."""
+    """The hit's fields from doc values (requests load no stored fields)."""
     fields = {
         name.removesuffix(".keyword"): values[0]
         for name, values in hit.get("fields", {}).items()

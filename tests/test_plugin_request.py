@@ -247,7 +247,8 @@ def test_hybrid_is_one_msearch_with_bm25_inside_the_visual_pool() -> None:
             }
         },
         "post_filter": selected,
-        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": ["sku"],
     }
 
 
