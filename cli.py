@@ -143,7 +143,10 @@ def _render_status(data: dict[str, Any]) -> str:
     if not data.get("running"):
         return f"OpenSearch is not running at {data['url']}"
     plugins = ", ".join(data.get("plugins") or []) or "none"
-    return f"OpenSearch {data['status']} at {data['url']} (pid {data['pid']}; plugins: {plugins})"
+    return (
+        f"OpenSearch {data['status']} at {data['url']} "
+        f"(pid {data['pid']}; JVM {data.get('jvm')}; plugins: {plugins})"
+    )
 
 
 @opensearch_group.command("up")

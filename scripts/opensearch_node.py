@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -20,6 +21,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from scripts.node_jdk import JdkError, node_jdk
 
 POM = Path(__file__).with_name("opensearch-node.pom.xml")
 OPENSEARCH_VERSION = "2.19.1"
@@ -219,6 +222,7 @@ def status(node: LocalNode) -> dict[str, object]:
     try:
         health = _get_json(f"{node.url}/_cluster/health", timeout=2)
         plugins = _get_json(f"{node.url}/_cat/plugins?format=json", timeout=2)
+        jvms = _get_json(f"{node.url}/_nodes/_local/jvm", timeout=2)
     except (OSError, urllib.error.URLError):
         return {"running": False, "url": node.url, "pid": pid}
     return {
@@ -227,6 +231,7 @@ def status(node: LocalNode) -> dict[str, object]:
         "pid": pid,
         "status": health.get("status"),
         "plugins": sorted({p["component"] for p in plugins}),
+        "jvm": next((n["jvm"]["version"] for n in jvms.get("nodes", {}).values()), None),
         "home": str(node.home),
     }
 
@@ -242,7 +247,7 @@ def up(node: LocalNode, timeout_s: float = 180.0) -> dict[str, object]:
         **os.environ,
         "OPENSEARCH_PATH_CONF": str(node.config),
         "OPENSEARCH_JAVA_OPTS": f"-Xms{node.heap} -Xmx{node.heap}",
-        "OPENSEARCH_JAVA_HOME": _java_home(),
+        "OPENSEARCH_JAVA_HOME": _java_home(node),
     }
     env.pop("JAVA_TOOL_OPTIONS", None)
     command = [str(node.dist / "bin" / "opensearch"), "-p", str(node.pid_file)]
@@ -306,11 +311,22 @@ def _write_config(node: LocalNode) -> None:
 _NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HOME")
 
 
-def _java_home() -> str:
-    """The minimal distribution bundles no JDK: use the one the machine has (17 runs 2.19)."""
-    for candidate in (os.environ.get("OPENSEARCH_JAVA_HOME"), os.environ.get("JAVA_HOME")):
-        if candidate and (Path(candidate) / "bin" / "java").exists():
-            return candidate
+def _java_home(node: LocalNode) -> str:
+    """The minimal distribution bundles no JDK. OPENSEARCH_JAVA_HOME wins; else a JDK 21
+    assembled in the cache (what the official distribution bundles, with Lucene's SIMD vector
+    code; `VISEARCH_NODE_JDK=system` skips it); else the machine's Java (17 runs 2.19)."""
+    explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
+    if explicit and (Path(explicit) / "bin" / "java").exists():
+        return explicit
+    if os.environ.get("VISEARCH_NODE_JDK", "").lower() != "system":
+        try:
+            return str(node_jdk(node.home))
+        except JdkError as error:
+            print(f"visearch: no JDK 21 for the node ({error}); using the machine's Java, "
+                  "where Lucene's vector code runs without SIMD", file=sys.stderr)  # fmt: skip
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return java_home
     java = shutil.which("java")
     if java is None:
         raise NodeError("no Java found: install a JDK 17+ or set JAVA_HOME")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import time
 
@@ -32,6 +33,11 @@ def test_up_status_down() -> None:
         assert first.exit_code == 0, first.output
         status = json.loads(first.stdout)
         assert status["running"] and "opensearch-knn" in status["plugins"]
+        if platform.system() == "Linux" and platform.machine() == "x86_64":
+            # The node runs the JDK 21 assembled in the cache, so Lucene's SIMD code is on.
+            assert status["jvm"].startswith("21.")
+            this_start = (node.logs / "visearch-local.log").read_text().rsplit("JVM home [", 1)[-1]
+            assert "Java vector incubator API enabled" in this_start
 
         started = time.monotonic()
         again = runner.invoke(cli.main, ["opensearch", "up", "--json"], env=env)
