@@ -289,7 +289,7 @@ class _Run:
         for item in batch:
             count = len(item.images)
             photos = [
-                {"image": ref, PHOTO_VECTOR: vector.tolist()}
+                {"image": ref, PHOTO_VECTOR: vector}  # float32; the client's serializer writes it
                 for ref, vector in zip(item.refs, vectors[offset : offset + count], strict=True)
             ]
             offset += count

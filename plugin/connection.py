@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import orjson
 from opensearchpy import OpenSearch
+from opensearchpy.serializer import JSONSerializer
+
+
+class FastJSONSerializer(JSONSerializer):
+    """orjson instead of the json module: bulk bodies are mostly vectors, which it writes about
+    20x faster, and numpy float32 arrays go out in their shortest exact form (float32 digits,
+    about half the bytes of float64 reprs). Anything orjson refuses takes the default path."""
+
+    _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+    def dumps(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        try:
+            return orjson.dumps(data, option=self._OPTIONS).decode()
+        except TypeError:
+            return super().dumps(data)
 
 
 def make_client(url: str, *, timeout_s: float = 30.0, verify_certs: bool = True) -> OpenSearch:
@@ -27,5 +46,8 @@ def make_client(url: str, *, timeout_s: float = 30.0, verify_certs: bool = True)
         verify_certs=verify_certs,
         ssl_show_warn=verify_certs,
         timeout=timeout_s,
-        http_compress=True,
+        serializer=FastJSONSerializer(),
+        # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
+        # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
+        http_compress=False,
     )
