@@ -24,13 +24,8 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -71,6 +66,7 @@ def main() -> None:
         parser.error(f"bad --variants {sorted(unknown)} or --concurrency/--duration")
 
     from ingest.catalog import read_catalog
+    from web.launch import serve_in_background
 
     catalog = read_catalog(args.catalog)
     base_dir = args.catalog.resolve().parent
@@ -83,7 +79,8 @@ def main() -> None:
 
     results = []
     for variant in variants:
-        with serve(args, VARIANTS[variant]) as base:
+        flags = ["--timeout-s", "30", *VARIANTS[variant]]
+        with serve_in_background(args.opensearch_url, args.alias, flags) as base:
             asyncio.run(load(base, photos, max(levels), args.warmup))
             for clients in levels:
                 calls_before, images_before = _batches(base)
@@ -115,50 +112,6 @@ def build(args: argparse.Namespace, catalog, base_dir: Path) -> None:  # noqa: A
         lambda: load_encoder("efficientnet-lite0"),
     )
     print(f"indexed {summary.embedded} products into {args.alias}", file=sys.stderr)
-
-
-@contextmanager
-def serve(args: argparse.Namespace, flags: list[str]) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "OPENSEARCH_URL": args.opensearch_url, "HF_HUB_OFFLINE": "1"}
-    env.pop("VISEARCH_ENCODER", None)  # the index's own encoder
-    command = [
-        str(Path(sys.executable).with_name("visearch")),
-        "serve",
-        "--index",
-        args.alias,
-        "--port",
-        str(port),
-        "--timeout-s",
-        "30",
-        *flags,
-    ]
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(base, process, log)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"visearch serve exited {process.returncode}:\n{log.read()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("visearch serve never became healthy")
 
 
 async def load(base: str, photos: list[bytes], clients: int, seconds: float) -> dict:

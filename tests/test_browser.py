@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import FASHION, REPO
+from web.launch import serve_in_background
 
 pytestmark = pytest.mark.slow
 
@@ -53,61 +48,14 @@ def _require_browser() -> None:
         pytest.skip(problem)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(opensearch_url: str, search_alias: str, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+def server(opensearch_url: str, search_alias: str) -> Iterator[str]:
     """`visearch serve` on a free loopback port; its base URL once /healthz says ok."""
     _require_browser()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {
-        **os.environ,
-        "OPENSEARCH_URL": opensearch_url,
-        "VISEARCH_INDEX": search_alias,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    env.pop("VISEARCH_ENCODER", None)  # the index's own encoder
-    command = [
-        str(Path(sys.executable).with_name("visearch")),
-        "serve",
-        "--port",
-        str(port),
-        "--images-base",
-        str(FASHION),
-    ]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, process, log)
+    with serve_in_background(
+        opensearch_url, search_alias, ["--images-base", str(FASHION)], timeout_s=120
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"visearch serve exited {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"visearch serve never became healthy:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
