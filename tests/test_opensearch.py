@@ -67,3 +67,18 @@ def test_english_analyzer_stems(os_client, index_name) -> None:
     body = {"query": {"match": {"title": "run boot"}}}
     hits = os_client.search(index=index_name, body=body)["hits"]["hits"]
     assert [hit["_id"] for hit in hits] == ["boots"]
+
+
+def test_numpy_vectors_travel_as_exact_float32(os_client, index_name) -> None:
+    """The client writes numpy float32 arrays itself (orjson), in their shortest exact form."""
+    vectors = np.random.default_rng(3).normal(size=(3, 16)).astype(np.float32)
+    vectors[0, 0] = np.float32(0.1)  # not exact in binary: float32 digits, not float64 ones
+    os_client.indices.create(index=index_name, body=_knn_index_body(16))
+    actions = ({"_index": index_name, "_id": str(i), "vec": v} for i, v in enumerate(vectors))
+    ok, errors = helpers.bulk(os_client, actions, refresh=True)
+    assert ok == 3 and not errors
+    raw = os_client.transport.perform_request("GET", f"/{index_name}/_doc/0")
+    assert raw["_source"]["vec"][0] == 0.1  # "0.1" on the wire, not 0.10000000149011612
+    for i, vector in enumerate(vectors):
+        stored = os_client.get(index=index_name, id=str(i))["_source"]["vec"]
+        assert np.array_equal(np.asarray(stored, dtype=np.float32), vector)
