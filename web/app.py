@@ -87,9 +87,7 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
     @app.post("/v1/search", responses=ERRORS, openapi_extra={"requestBody": SEARCH_BODY})
     async def search(request: Request) -> dict[str, Any]:
         """Search by uploaded photo, image_url, similar_to, text, keywords and/or filters."""
-        params, upload = await read_search(
-            request, config.max_body_bytes, config.max_upload_bytes
-        )
+        params, upload = await read_search(request, config.max_body_bytes, config.max_upload_bytes)
         return await blocking(lambda: service.search(params, upload))
 
     @app.get("/v1/products/{sku}", responses=ERRORS)
