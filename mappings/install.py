@@ -2,6 +2,11 @@
 
 The template matches `<alias>-v*`, so every versioned index a rebuild creates gets the same
 mapping; the vector's dimension and HNSW parameters come from the encoder and flags.
+
+`knn.derived_source.enabled: false`: k-NN 3.x leaves vectors out of the stored `_source` and
+rebuilds them on read, but a search that filters `_source` to nested photos gets `"vector": 1`
+back (3.5.0). Ingest (rebuild copies) and evaluation read stored vectors that way, so the
+vectors stay in `_source`; searches never load it (`stored_fields: _none_`).
 """
 
 from __future__ import annotations

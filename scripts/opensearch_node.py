@@ -1,9 +1,8 @@
 """A real single-node OpenSearch + k-NN, assembled from Maven Central, for machines without Docker.
 
-The minimal `integ-test-zip` distribution lacks the modules visearch needs, so this lays
-`lang-painless` (k-NN extends it) and `analysis-common` (the english analyzer) out under
-`modules/` by hand, installs the k-NN plugin zip under `plugins/`, and starts the node on
-loopback. Everything is cached outside the work tree, so a second `up` takes seconds.
+The `integ-test-zip` distribution (every module, no bundled JDK) gets the k-NN plugin zip
+under `plugins/` and runs on loopback with a JDK 21 (`scripts/node_jdk.py`). Everything is
+cached outside the work tree, so a second `up` takes seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -25,46 +23,10 @@ from pathlib import Path
 from scripts.node_jdk import JdkError, node_jdk
 
 POM = Path(__file__).with_name("opensearch-node.pom.xml")
-OPENSEARCH_VERSION = "2.19.1"
-KNN_VERSION = "2.19.1.0"
+OPENSEARCH_VERSION = "3.5.0"
+KNN_VERSION = "3.5.0.0"
+JAVA_MAJOR = 21  # OpenSearch 3 needs 21+
 RUN_AS_USER = "opensearch"  # OpenSearch refuses to run as root
-
-# Modules the minimal distribution lacks: name -> (jars, descriptor fields, security policy).
-_PAINLESS_JARS = [
-    f"lang-painless-{OPENSEARCH_VERSION}.jar",
-    f"opensearch-scripting-painless-spi-{OPENSEARCH_VERSION}.jar",
-    "antlr4-runtime-4.13.1.jar",
-    "asm-9.7.jar",
-    "asm-util-9.7.jar",
-    "asm-tree-9.7.jar",
-    "asm-commons-9.7.jar",
-    "asm-analysis-9.7.jar",
-]
-_PAINLESS_POLICY = """grant {
-  permission java.lang.RuntimePermission "createClassLoader";
-  permission java.lang.RuntimePermission "getClassLoader";
-};
-"""
-MODULES = {
-    "lang-painless": (
-        _PAINLESS_JARS,
-        {
-            "description": "An easy, safe and fast scripting language for OpenSearch",
-            "classname": "org.opensearch.painless.PainlessPlugin",
-            "extended.plugins": "",
-        },
-        _PAINLESS_POLICY,
-    ),
-    "analysis-common": (
-        [f"analysis-common-{OPENSEARCH_VERSION}.jar"],
-        {
-            "description": 'Adds "built in" analyzers to OpenSearch.',
-            "classname": "org.opensearch.analysis.common.CommonAnalysisPlugin",
-            "extended.plugins": "lang-painless",
-        },
-        None,
-    ),
-}
 
 NODE_CONFIG = """\
 cluster.name: visearch-local
@@ -145,8 +107,6 @@ def provision(node: LocalNode) -> Path:
         with zipfile.ZipFile(node.downloads / f"opensearch-{OPENSEARCH_VERSION}.zip") as dist_zip:
             dist_zip.extractall(staging)
         dist = staging / f"opensearch-{OPENSEARCH_VERSION}"
-        for name, (jars, fields, policy) in MODULES.items():
-            _lay_out_module(dist / "modules" / name, name, jars, fields, policy, node.downloads)
         knn_dir = dist / "plugins" / "opensearch-knn"
         knn_dir.mkdir(parents=True)
         with zipfile.ZipFile(node.downloads / f"opensearch-knn-{KNN_VERSION}.zip") as knn_zip:
@@ -165,7 +125,6 @@ def provision(node: LocalNode) -> Path:
 def _download(target: Path) -> None:
     """Fetch every artifact named in the pom from Maven Central (maven's own cache helps too)."""
     wanted = [f"opensearch-{OPENSEARCH_VERSION}.zip", f"opensearch-knn-{KNN_VERSION}.zip"]
-    wanted += [jar for jars, _, _ in MODULES.values() for jar in jars]
     if all((target / name).exists() for name in wanted):
         return
     if shutil.which("mvn") is None:
@@ -183,34 +142,6 @@ def _download(target: Path) -> None:
             f"fetching OpenSearch from Maven Central failed (missing {missing}):\n"
             + (result.stdout + result.stderr)[-2000:]
         )
-
-
-def _lay_out_module(
-    module_dir: Path,
-    name: str,
-    jars: list[str],
-    fields: dict[str, str],
-    policy: str | None,
-    downloads: Path,
-) -> None:
-    module_dir.mkdir(parents=True)
-    for jar in jars:
-        shutil.copy2(downloads / jar, module_dir / jar)
-    descriptor = {
-        "description": fields["description"],
-        "version": OPENSEARCH_VERSION,
-        "name": name,
-        "classname": fields["classname"],
-        "java.version": "11",
-        "opensearch.version": OPENSEARCH_VERSION,
-        "custom.foldername": "",
-        "extended.plugins": fields["extended.plugins"],
-        "has.native.controller": "false",
-    }
-    lines = [f"{key}={value}" for key, value in descriptor.items()]
-    (module_dir / "plugin-descriptor.properties").write_text("\n".join(lines) + "\n")
-    if policy:
-        (module_dir / "plugin-security.policy").write_text(policy)
 
 
 # --------------------------------------------------------------------------- running
@@ -312,25 +243,39 @@ _NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HO
 
 
 def _java_home(node: LocalNode) -> str:
-    """The minimal distribution bundles no JDK. OPENSEARCH_JAVA_HOME wins; else a JDK 21
-    assembled in the cache (what the official distribution bundles, with Lucene's SIMD vector
-    code; `VISEARCH_NODE_JDK=system` skips it); else the machine's Java (17 runs 2.19)."""
+    """The distribution bundles no JDK. OPENSEARCH_JAVA_HOME wins; else a JDK 21 assembled in
+    the cache (what the official distribution bundles); else, with `VISEARCH_NODE_JDK=system`
+    or when assembling fails, the machine's Java if it is 21 or newer."""
     explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
     if explicit and (Path(explicit) / "bin" / "java").exists():
         return explicit
+    problem = "VISEARCH_NODE_JDK=system"
     if os.environ.get("VISEARCH_NODE_JDK", "").lower() != "system":
         try:
             return str(node_jdk(node.home))
         except JdkError as error:
-            print(f"visearch: no JDK 21 for the node ({error}); using the machine's Java, "
-                  "where Lucene's vector code runs without SIMD", file=sys.stderr)  # fmt: skip
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").exists():
-        return java_home
-    java = shutil.which("java")
-    if java is None:
-        raise NodeError("no Java found: install a JDK 17+ or set JAVA_HOME")
-    return str(Path(java).resolve().parent.parent)
+            problem = f"no JDK 21 could be assembled: {error}"
+    candidates = [os.environ.get("JAVA_HOME")]
+    if java := shutil.which("java"):
+        candidates.append(str(Path(java).resolve().parent.parent))
+    for home in filter(None, candidates):
+        if (_java_major(Path(home)) or 0) >= JAVA_MAJOR:
+            return home
+    raise NodeError(
+        f"OpenSearch {OPENSEARCH_VERSION} needs Java {JAVA_MAJOR}+ ({problem}), and the machine's "
+        f"Java is older or missing: set OPENSEARCH_JAVA_HOME to a JDK {JAVA_MAJOR}+"
+    )
+
+
+def _java_major(java_home: Path) -> int | None:
+    """21 for `openjdk version "21.0.13"`; None when that Java does not run."""
+    try:
+        java = str(java_home / "bin" / "java")
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    quoted = result.stderr.split('"')
+    return int(quoted[1].split(".")[0]) if len(quoted) > 2 and quoted[1][:2].isdigit() else None
 
 
 def _ensure_run_user() -> None:
