@@ -29,7 +29,7 @@ FASHION = DATA / "fashion"
 GROCERY = DATA / "grocery"
 CLIP_TOKENIZER = SHARED / "models" / "clip-tokenizer"
 TINYCLIP_CONFIG = SHARED / "models" / "tinyclip-8m-config.json"
-OPENSEARCH_IMAGE = "opensearchproject/opensearch:2.19.1"
+OPENSEARCH_IMAGE = "opensearchproject/opensearch:3.5.0"
 # Everything a test run creates starts with this, so runs sharing a node never touch each other.
 RUN_PREFIX = f"test-{uuid.uuid4().hex[:6]}"
 
