@@ -6,12 +6,13 @@ import json
 import platform
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import cli
-from scripts.opensearch_node import LocalNode, default_home
+from scripts.opensearch_node import LocalNode, NodeError, _java_home, default_home
 
 PORT = 9251
 URL = f"http://127.0.0.1:{PORT}"
@@ -59,3 +60,25 @@ def test_other_clusters_are_not_touched() -> None:
     )
     assert result.exit_code != 0
     assert "another cluster" in result.output
+
+
+def _fake_java(root: Path, version: str) -> Path:
+    """A JAVA_HOME whose `java -version` says `version`."""
+    java = root / version / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2025-01-01' >&2\n")
+    java.chmod(0o755)
+    return java.parent.parent
+
+
+def test_the_node_needs_java_21(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old, new = _fake_java(tmp_path, "17.0.15"), _fake_java(tmp_path, "21.0.4")
+    monkeypatch.delenv("OPENSEARCH_JAVA_HOME", raising=False)
+    monkeypatch.setenv("VISEARCH_NODE_JDK", "system")  # skip the assembled JDK 21
+    monkeypatch.setenv("PATH", str(old / "bin"))
+    monkeypatch.setenv("JAVA_HOME", str(old))
+    node = LocalNode(home=tmp_path / "cache", port=PORT)
+    with pytest.raises(NodeError, match="needs Java 21"):
+        _java_home(node)
+    monkeypatch.setenv("JAVA_HOME", str(new))
+    assert _java_home(node) == str(new)
