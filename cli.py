@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ import click
 DEFAULT_URL = "http://127.0.0.1:9200"
 DEFAULT_INDEX = "products"
 DEFAULT_ENCODER = "clip:clip-ViT-B-32"
+
+
+def env_opensearch_url() -> str:
+    """OPENSEARCH_URL, or the default: for scripts (bench/) that take the same setting."""
+    return os.environ.get("OPENSEARCH_URL", DEFAULT_URL)
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+
+from cli import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -47,9 +48,7 @@ PARAMS = json.dumps({"k": 20, "facets": ["colour_group", "article_type", "gender
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alias", default="bench-ingest")
-    parser.add_argument(
-        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
-    )
+    parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument("--build", type=int, default=0, help="Index the first N products first.")
     parser.add_argument("--concurrency", default="1,4,16", help="Comma-separated client counts.")

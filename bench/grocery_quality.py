@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
+
+from cli import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GROCERY = REPO_ROOT.parent / "shared" / "data" / "grocery"
@@ -30,9 +31,7 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, help="Use this adapter instead of training one.")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "grocery-quality")
     parser.add_argument("--plot", type=Path, default=REPO_ROOT / "docs" / "quality-recall.png")
-    parser.add_argument(
-        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
-    )
+    parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

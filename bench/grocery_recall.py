@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
+
+from cli import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python bench/grocery_recall.py` as well as `-m bench...`
@@ -34,9 +35,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="efficientnet-lite0")
     parser.add_argument("--alias", default="bench-grocery")
     parser.add_argument("--split", default="val")
-    parser.add_argument(
-        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
-    )
+    parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
+
+from cli import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "data" / "fashion" / "catalog.csv"
@@ -30,9 +31,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N products.")
     parser.add_argument("--encoder", default="efficientnet-lite0")
     parser.add_argument("--alias", default="bench-ingest")
-    parser.add_argument(
-        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
-    )
+    parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default=None)

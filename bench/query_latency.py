@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cli import env_opensearch_url
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python bench/query_latency.py` as well as `-m bench...`
     sys.path.insert(0, str(REPO_ROOT))
@@ -755,9 +757,7 @@ def main() -> None:
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument("--encoder", default="efficientnet-lite0")
     parser.add_argument("--fashion-alias", default="bench-fashion")
-    parser.add_argument(
-        "--opensearch-url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")
-    )
+    parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
