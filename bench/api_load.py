@@ -23,14 +23,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from cli import env_opensearch_url
+from visearch.commands.options import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -64,13 +66,13 @@ def main() -> None:
     if unknown or min(levels) < 1 or args.duration <= 0:
         parser.error(f"bad --variants {sorted(unknown)} or --concurrency/--duration")
 
-    from ingest.catalog import read_catalog
-    from web.launch import serve_in_background
+    from visearch.ingest.catalog import read_catalog
+    from visearch.web.launch import serve_in_background
 
     catalog = read_catalog(args.catalog)
     base_dir = args.catalog.resolve().parent
     if args.build:
-        build(args, catalog, base_dir)
+        build(args)
     step = max(1, len(catalog.products) // args.photos)
     photos = [(base_dir / product.image).read_bytes() for product in catalog.products[::step]][
         : args.photos
@@ -79,7 +81,8 @@ def main() -> None:
     results = []
     for variant in variants:
         flags = ["--timeout-s", "30", *VARIANTS[variant]]
-        with serve_in_background(args.opensearch_url, args.alias, flags) as base:
+        serving = serve_in_background(args.opensearch_url, args.alias, flags, environ=os.environ)
+        with serving as base:
             asyncio.run(load(base, photos, max(levels), args.warmup))
             for clients in levels:
                 calls_before, images_before = _batches(base)
@@ -94,22 +97,23 @@ def main() -> None:
         print(json.dumps(results, indent=2))
 
 
-def build(args: argparse.Namespace, catalog, base_dir: Path) -> None:  # noqa: ANN001
-    from ingest.encoders import load_encoder
-    from ingest.pipeline import run_ingest
-    from plugin.connection import make_client
+def build(args: argparse.Namespace) -> None:
+    """Index the first `--build` products of the catalog into the alias."""
+    from bench.catalogs import head_catalog
+    from visearch.engine.connection import make_client
+    from visearch.ingest.catalog import CatalogSource
+    from visearch.ingest.pipeline import run_ingest
+    from visearch.vectors import load_encoder
 
-    catalog.products[:] = catalog.products[: args.build]
-    catalog.seen_skus.intersection_update(p.sku for p in catalog.products)
-    catalog.rows = len(catalog.products)
-    summary = run_ingest(
-        make_client(args.opensearch_url, timeout_s=120),
-        catalog,
-        base_dir,
-        args.alias,
-        "efficientnet-lite0",
-        lambda: load_encoder("efficientnet-lite0"),
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        head = head_catalog(args.catalog, args.build, Path(folder) / "catalog.csv")
+        summary = run_ingest(
+            make_client(args.opensearch_url, timeout_s=120),
+            CatalogSource(head, images_dir=args.catalog.resolve().parent),
+            args.alias,
+            "efficientnet-lite0",
+            lambda: load_encoder("efficientnet-lite0"),
+        )
     print(f"indexed {summary.embedded} products into {args.alias}", file=sys.stderr)
 
 

@@ -52,8 +52,8 @@ def timed(fn: Callable[[], object]) -> float:
 
 def measure(label: str, spec: str, refs: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Warm up on one batch, then time embed-only and decode+embed passes over all ``refs``."""
-    from ingest.encoders import load_encoder
-    from ingest.images import load_image
+    from visearch.vectors import load_encoder
+    from visearch.vectors.images import load_image
 
     load_s = time.perf_counter()
     encoder = load_encoder(spec, device=args.device, batch_size=args.batch_size)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(REPO_ROOT))
     import torch
 
-    from scripts.random_clip import save_random_clip
+    from visearch.scripts.random_clip import save_random_clip
 
     refs = catalog_refs(args.data_dir, args.images)
     specs = []

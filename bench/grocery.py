@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.catalog import read_catalog
-from ingest.images import load_image
-from ingest.pipeline import IngestOptions, IngestSummary, run_ingest
-from plugin.params import SearchParams
-from plugin.search import Searcher
+from visearch.ingest.catalog import CatalogSource, read_catalog
+from visearch.ingest.pipeline import IngestOptions, IngestSummary, run_ingest
+from visearch.plugin.params import SearchParams
+from visearch.plugin.search import Searcher
+from visearch.vectors.images import load_image
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ingest.encoders import Encoder
+    from visearch.vectors.encoders import Encoder
 
 GROCERY = Path(__file__).resolve().parents[2] / "shared" / "data" / "grocery"
 KS = (1, 5, 10)
@@ -87,11 +87,9 @@ def ingest_gallery(
     client: Any, alias: str, encoder: Encoder, folder: Path = GROCERY
 ) -> IngestSummary:
     """Index `gallery.csv` into `alias` with the real pipeline; every product must make it."""
-    catalog = read_catalog(folder / "gallery.csv")
-    summary = run_ingest(
-        client, catalog, folder, alias, encoder.name, lambda: encoder, IngestOptions()
-    )
-    if summary.failed or summary.embedded + summary.unchanged != len(catalog.products):
+    source = CatalogSource(folder / "gallery.csv")
+    summary = run_ingest(client, source, alias, encoder.name, lambda: encoder, IngestOptions())
+    if summary.failed or summary.embedded + summary.unchanged != summary.read:
         raise RuntimeError(f"gallery ingest incomplete: {summary.as_dict()}; {summary.errors[:3]}")
     return summary
 

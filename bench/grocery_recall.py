@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import env_opensearch_url
+from visearch.commands.options import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python bench/grocery_recall.py` as well as `-m bench...`
@@ -40,9 +40,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.grocery import KS, evaluate, ingest_gallery
-    from ingest.encoders import load_encoder
-    from mappings.install import template_name
-    from plugin.connection import make_client
+    from visearch.engine.connection import make_client
+    from visearch.mappings.install import template_name
+    from visearch.vectors import load_encoder
 
     client = make_client(args.opensearch_url, timeout_s=120)
     encoder = load_encoder(args.encoder)

@@ -7,12 +7,43 @@ marks the index it replaced `<alias>-previous`, which is kept until the next reb
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from visearch.ingest.errors import ConcreteIndexError, SplitAliasError
+from visearch.mappings.install import IndexSpec, put_template
 
-class AliasError(RuntimeError):
-    """The alias is in a state ingest will not touch; the message says why."""
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run writes: the live index behind the alias (None before the first build),
+    and the index the documents go to (a new one on a rebuild or a first build)."""
+
+    alias: str
+    live: str | None
+    index: str
+
+    @property
+    def new_index(self) -> bool:
+        """Documents go to an index nobody reads yet: stored vectors are copied over."""
+        return self.index != self.live
+
+
+def open_target(
+    client: Any, alias: str, live: str | None, rebuild: bool, spec: Callable[[], IndexSpec]
+) -> Target:
+    """The live index, or (rebuild, first build) a new one from the template for `spec()`."""
+    if live is not None and not rebuild:
+        return Target(alias, live, live)
+    drop_abandoned_builds(client, alias)
+    put_template(client, spec())
+    index = create_index(client, alias)
+    if live is None:
+        # First build: nobody reads the alias yet, and a killed run resumes from it.
+        point_alias(client, alias, index)
+    return Target(alias, live, index)
 
 
 def previous_alias(alias: str) -> str:
@@ -27,10 +58,7 @@ def indices_of(client: Any, alias: str) -> list[str]:
     """The concrete indices `alias` points to (empty if it does not exist)."""
     if not client.indices.exists_alias(name=alias):
         if client.indices.exists(index=alias):
-            raise AliasError(
-                f"{alias!r} is a concrete index, not an alias; visearch needs the name for an "
-                "alias. Pick another --index or reindex that data under a versioned name."
-            )
+            raise ConcreteIndexError(alias)
         return []
     return sorted(client.indices.get_alias(name=alias))
 
@@ -38,7 +66,7 @@ def indices_of(client: Any, alias: str) -> list[str]:
 def current_index(client: Any, alias: str) -> str | None:
     indices = indices_of(client, alias)
     if len(indices) > 1:
-        raise AliasError(f"alias {alias!r} points to several indices {indices}; fix it by hand")
+        raise SplitAliasError(alias, indices)
     return indices[0] if indices else None
 
 

@@ -1,8 +1,9 @@
-"""Bulk writes as a stream, in a background thread, with retries that give up honestly.
+"""Bulk writes as a stream, in a background thread, with one retry layer that gives up honestly.
 
-opensearch-py's `streaming_bulk` retries items rejected with 429; around it, items that failed
-on a connection error, a timeout or a 5xx are sent again with capped exponential backoff.
-Every action ends either written or as a failure naming its sku and the reason.
+Items that failed on a connection error, a timeout, 429 or a 5xx are sent again with capped
+exponential backoff, `max_retries` times at most (opensearch-py's own 429 retries are off, so
+an item is tried `max_retries + 1` times in all). Every action ends either written or as a
+failure naming its sku and the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class BulkFailure:
     sku: str
     op: str  # index | update | delete
     reason: str
+    line: int | None = None  # the catalog line the action came from, when it came from one
 
 
 @dataclass
@@ -30,6 +32,7 @@ class BulkReport:
     written: int = 0
     failures: list[BulkFailure] = field(default_factory=list)
     seconds: float = 0.0
+    attempts: int = 0  # bulk requests sent
 
 
 @dataclass(frozen=True)
@@ -42,20 +45,29 @@ class BulkConfig:
     queue_chunks: int = 4  # chunks buffered ahead of the writer thread
 
 
-def write_chunk(client: Any, actions: list[dict[str, Any]], config: BulkConfig) -> BulkReport:
+Key = tuple[str, str]  # (op, document id)
+
+
+def write_chunk(
+    client: Any,
+    actions: list[dict[str, Any]],
+    config: BulkConfig,
+    lines: dict[Key, int] | None = None,
+) -> BulkReport:
     """Write one chunk; retry what failed for transient reasons; report the rest."""
     report = BulkReport()
     pending = {_key(action): action for action in actions}
-    last_reason: dict[tuple[str, str], str] = {}
+    last_reason: dict[Key, str] = {}
     for attempt in range(config.max_retries + 1):
+        if attempt:
+            time.sleep(min(config.max_backoff_s, config.backoff_s * 2 ** (attempt - 1)))
+        report.attempts += 1
         for ok, item in helpers.streaming_bulk(
             client,
             list(pending.values()),
             chunk_size=max(1, len(pending)),
             max_chunk_bytes=config.max_chunk_bytes,
-            max_retries=config.max_retries,
-            initial_backoff=config.backoff_s,
-            max_backoff=config.max_backoff_s,
+            max_retries=0,  # this loop is the only retry layer
             raise_on_error=False,
             raise_on_exception=False,
             yield_ok=True,
@@ -69,18 +81,18 @@ def write_chunk(client: Any, actions: list[dict[str, Any]], config: BulkConfig) 
             elif status == "N/A" or status in RETRYABLE_STATUS:
                 last_reason[key] = _reason(result)
             else:
-                report.failures.append(BulkFailure(key[1], op, _reason(result)))
+                failure = BulkFailure(key[1], op, _reason(result), (lines or {}).get(key))
+                report.failures.append(failure)
                 pending.pop(key, None)
         if not pending:
             return report
-        time.sleep(min(config.max_backoff_s, config.backoff_s * 2**attempt))
-    for op, sku in pending:
-        reason = f"gave up after {config.max_retries + 1} attempts: {last_reason.get((op, sku))}"
-        report.failures.append(BulkFailure(sku, op, reason))
+    for key in pending:
+        reason = f"gave up after {report.attempts} attempts: {last_reason.get(key)}"
+        report.failures.append(BulkFailure(key[1], key[0], reason, (lines or {}).get(key)))
     return report
 
 
-def _key(action: dict[str, Any]) -> tuple[str, str]:
+def _key(action: dict[str, Any]) -> Key:
     return (action.get("_op_type", "index"), str(action["_id"]))
 
 
@@ -101,7 +113,8 @@ class BulkWriter:
         self._client = client
         self._config = config or BulkConfig()
         self._buffer: list[dict[str, Any]] = []
-        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(
+        self._lines: dict[Key, int] = {}
+        self._queue: queue.Queue[tuple[list[dict[str, Any]], dict[Key, int]] | None] = queue.Queue(
             maxsize=self._config.queue_chunks
         )
         self.report = BulkReport()
@@ -109,17 +122,20 @@ class BulkWriter:
         self._thread = threading.Thread(target=self._run, name="bulk-writer", daemon=True)
         self._thread.start()
 
-    def add(self, action: dict[str, Any]) -> None:
+    def add(self, action: dict[str, Any], line: int | None = None) -> None:
+        """Queue one action; `line` (the catalog line) goes with its failure, if it fails."""
         if self._error is not None:
             raise RuntimeError("bulk writer stopped") from self._error
         self._buffer.append(action)
+        if line is not None:
+            self._lines[_key(action)] = line
         if len(self._buffer) >= self._config.chunk_size:
             self.flush()
 
     def flush(self) -> None:
         if self._buffer:
-            self._queue.put(self._buffer)
-            self._buffer = []
+            self._queue.put((self._buffer, self._lines))
+            self._buffer, self._lines = [], {}
 
     def close(self) -> BulkReport:
         """Send what is buffered, wait for the thread, and return the report."""
@@ -136,10 +152,11 @@ class BulkWriter:
                 continue  # drain so producers never block
             started = time.perf_counter()
             try:
-                result = write_chunk(self._client, chunk, self._config)
+                result = write_chunk(self._client, chunk[0], self._config, chunk[1])
             except BaseException as error:  # noqa: BLE001 - surfaced to the producer
                 self._error = error
                 continue
             self.report.written += result.written
             self.report.failures.extend(result.failures)
+            self.report.attempts += result.attempts
             self.report.seconds += time.perf_counter() - started

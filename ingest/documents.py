@@ -1,8 +1,8 @@
-"""Product -> OpenSearch document fields, and the two hashes that make reruns cheap.
+"""The one document builder: every product document ingest writes comes from here.
 
-`vector_key` changes only when the image bytes or the encoder change: only then is the
-product re-embedded. `doc_hash` covers every other field: when only it changes, the
-document is updated in place and keeps its stored vector.
+A full document holds the product's fields, its photos with their vectors, and the
+bookkeeping (`vector_key`, `doc_hash`, timestamps). `doc_hash` covers every field but the
+vectors: when only it changes, the document is updated in place and keeps its vectors.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.records import Product
-
-
-def vector_key(photos: Sequence[bytes], encoder_name: str) -> str:
-    """One key over every photo's bytes, in order, and the encoder (adapter included)."""
-    digest = hashlib.sha256()
-    for data in photos:
-        digest.update(hashlib.sha256(data).digest())
-    digest.update(b"\0" + encoder_name.encode())
-    return digest.hexdigest()[:32]
+from visearch.ingest.records import Product
+from visearch.mappings.fields import (
+    DOC_HASH,
+    EMBEDDED_AT,
+    ENCODER,
+    INDEXED_AT,
+    PHOTO_COUNT,
+    PHOTO_IMAGE,
+    PHOTO_VECTOR,
+    PHOTOS_FIELD,
+    VECTOR_KEY,
+)
 
 
 def document_fields(product: Product) -> dict[str, Any]:
@@ -45,6 +47,41 @@ def document_fields(product: Product) -> dict[str, Any]:
 def doc_hash(fields: dict[str, Any]) -> str:
     canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def photos_field(refs: Sequence[str], vectors: Sequence[Any]) -> list[dict[str, Any]]:
+    """One nested entry per photo; vectors stay float32 (the client's serializer writes them)."""
+    return [
+        {PHOTO_IMAGE: ref, PHOTO_VECTOR: vector} for ref, vector in zip(refs, vectors, strict=True)
+    ]
+
+
+def full_document(
+    product: Product,
+    photos: list[dict[str, Any]],
+    *,
+    vector_key: str,
+    encoder: str,
+    embedded_at: str,
+) -> dict[str, Any]:
+    """Everything a product document holds: fields, photos with vectors, bookkeeping."""
+    fields = document_fields(product)
+    return {
+        **fields,
+        PHOTOS_FIELD: photos,
+        PHOTO_COUNT: len(photos),
+        ENCODER: encoder,
+        VECTOR_KEY: vector_key,
+        DOC_HASH: doc_hash(fields),
+        INDEXED_AT: now_iso(),
+        EMBEDDED_AT: embedded_at,
+    }
+
+
+def field_update(product: Product) -> dict[str, Any]:
+    """The partial update for a product whose text or attributes changed: vectors stay."""
+    fields = document_fields(product)
+    return {**fields, DOC_HASH: doc_hash(fields), INDEXED_AT: now_iso()}
 
 
 def now_iso() -> str:

@@ -2,32 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-
-from mappings.install import INTERNAL_FIELDS
-
-# Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
-STANDARD_ATTRIBUTES = (
-    "colour",
-    "colour_group",
-    "category",
-    "subcategory",
-    "article_type",
-    "brand",
-    "gender",
-    "season",
-    "usage",
-)
-# Fields with a fixed meaning; never treated as extra attributes. `images` holds more photos
-# of the product (separated by |), as do columns image_2, image_3, ...
-CORE_FIELDS = (
-    "sku", "image", "images", "title", "description", "price", "in_stock", "popularity",
-)  # fmt: skip
-EXTRA_IMAGE_COLUMN = re.compile(r"image_(\d+)")
-# Document fields ingest writes for its own bookkeeping (plus the old single-vector field);
-# a catalog column with one of these names is renamed `attr_<name>`.
-RESERVED_FIELDS = frozenset({*INTERNAL_FIELDS, "image_vector"})
 
 
 @dataclass(frozen=True)

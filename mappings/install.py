@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from visearch.mappings.fields import PHOTO_VECTOR, PHOTOS_FIELD
+
 TEMPLATE_FILE = Path(__file__).with_name("products.json")
-PHOTOS_FIELD = "photos"  # nested: one entry per photo of the product
-PHOTO_VECTOR = "vector"  # inside each photo
-VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
-# Written by ingest for its own bookkeeping; never filters, facets or extra attributes.
-INTERNAL_FIELDS = (
-    PHOTOS_FIELD,
-    "photo_count",
-    "encoder",
-    "vector_key",
-    "doc_hash",
-    "indexed_at",
-    "embedded_at",
-)
 
 
 @dataclass(frozen=True)
@@ -43,7 +32,6 @@ class IndexSpec:
     dim: int
     m: int = 16
     ef_construction: int = 128
-    extra_attributes: tuple[str, ...] = field(default_factory=tuple)
     shards: int = 1
     replicas: int = 0
 
@@ -79,8 +67,6 @@ def template_body(spec: IndexSpec) -> dict[str, Any]:
     vector = properties[PHOTOS_FIELD]["properties"][PHOTO_VECTOR]
     vector["dimension"] = spec.dim
     vector["method"]["parameters"] = {"m": spec.m, "ef_construction": spec.ef_construction}
-    for name in spec.extra_attributes:
-        properties.setdefault(name, {"type": "keyword", "ignore_above": 256})
     mappings["_meta"] = {
         "mapping_version": mapping_version(),
         "encoder": spec.encoder,

@@ -9,8 +9,8 @@ selections, like the hits.
 
 from __future__ import annotations
 
-from plugin.filters import Clause, all_of, selections
-from plugin.params import SearchParams
+from visearch.plugin.filters import Clause, all_of, selections
+from visearch.plugin.params import SearchParams
 
 FACET_PREFIX = "facet:"
 PRICE_AGG = "price"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plugin.errors import UnknownFieldError
-from plugin.params import SearchParams
-from plugin.schema import IndexSchema
+from visearch.plugin.errors import UnknownFieldError
+from visearch.plugin.params import SearchParams
+from visearch.plugin.schema import IndexSchema
 
 Clause = dict[str, Any]
 

@@ -6,7 +6,7 @@ are just words.
 
 from __future__ import annotations
 
-from plugin.filters import Clause
+from visearch.plugin.filters import Clause
 
 KEYWORD_FIELDS = ("title^2", "description")
 

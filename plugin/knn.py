@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from mappings.install import PHOTOS_FIELD, VECTOR_FIELD
-from plugin.errors import UnsupportedQueryError
-from plugin.filters import Clause, all_of
+from visearch.mappings.fields import PHOTOS_FIELD, VECTOR_FIELD
+from visearch.plugin.errors import UnsupportedQueryError
+from visearch.plugin.filters import Clause, all_of
 
 COSINE = "cosinesimil"
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from PIL import Image
 
-from plugin.errors import InvalidParamsError
+from visearch.plugin.errors import InvalidParamsError
 
 MAX_CANDIDATES = 10_000
 """The k-NN plugin's largest k, and the index template's max_result_window."""
@@ -28,16 +28,55 @@ MAX_FACET_SIZE = 1_000
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 - a runtime alias
 FilterInput = Mapping[str, "str | int | Sequence[str | int]"]
 Mode = Literal["vector", "hybrid", "keywords", "browse"]
+# How a parameter travels outside Python; the CLI and the HTTP schema are generated from these.
+Kind = Literal[
+    "image", "text", "number", "integer", "tristate", "flag", "filters", "names", "boosts"
+]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One search parameter as the entry points see it (see `search_parameters`)."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    flag: str
+    """The CLI option's name without dashes (`filter` for filters: it is given once per value)."""
+
+
+def _param(
+    kind: Kind, help: str, default: Any = None, *, factory: Any = None, flag: str = ""
+) -> Any:
+    metadata = {"kind": kind, "help": help, "flag": flag}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def search_parameters(cls: type | None = None) -> tuple[ParamSpec, ...]:
+    """Every parameter of `SearchParams` (or of `Boosts`), in declaration order: the one
+    definition the CLI options and the HTTP request schema are generated from."""
+    specs = []
+    for item in fields(cls or SearchParams):
+        meta = item.metadata
+        default = item.default_factory() if callable(item.default_factory) else item.default
+        flag = meta.get("flag") or item.name.replace("_", "-")
+        specs.append(ParamSpec(item.name, meta["kind"], default, meta["help"], flag))
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
 class Boosts:
     """Business rules applied after fusion; see plugin/README.md for how they combine."""
 
-    in_stock_first: bool = False
-    """Stable partition: in-stock products before the rest, fused order kept within each."""
-    popularity_weight: float = 0.0
-    """final = fused + w * popularity min-max normalised over the candidate pool."""
+    in_stock_first: bool = _param(
+        "flag", "Boost: in-stock products first (a stable partition of the ranked list).", False
+    )
+    popularity_weight: float = _param(
+        "number", "Boost: final = fused + w * popularity, min-max normalised over the pool.", 0.0
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.in_stock_first, bool):
@@ -52,36 +91,48 @@ class Boosts:
 class SearchParams:
     """One search: a query (image, text, keywords or just filters), filters, facets, a page."""
 
-    image: ImageInput | None = None
-    """A local path, an http(s) URL, the encoded bytes, or a PIL image."""
-    text: str | None = None
-    """Text-to-image: embedded by the encoder's text tower (CLIP only)."""
-    image_weight: float = 1.0
-    text_weight: float = 1.0
-    """With both image and text: v = normalise(image_weight*v_img + text_weight*v_txt)."""
-    keywords: str | None = None
-    """BM25 over title^2 and description; with a vector it re-ranks the visual pool."""
-    filters: FilterInput = field(default_factory=dict)
-    """field -> value or values: OR within a field, AND across fields."""
-    price_min: float | None = None
-    price_max: float | None = None
-    in_stock: bool | None = None
-    k: int = 20
-    """Page size."""
-    page: int = 0
-    """0-based page number."""
-    facets: tuple[str, ...] = ()
-    """Keyword fields to count; a filter on one of them is a multi-select facet selection."""
-    facet_size: int = 50
-    """At most this many values per facet (selected values are always included)."""
-    min_score: float | None = None
-    """Minimum cosine similarity (-1..1) of a vector candidate."""
-    boosts: Boosts = field(default_factory=Boosts)
-    candidates: int | None = None
-    """Size N of the candidate pool (default 200); pages past it are empty, `total` says why."""
-    similar_to: str | None = None
-    """"More like this": the sku of an indexed product whose stored vector is the query (the
-    product itself is left out of the results). Excludes image and text."""
+    image: ImageInput | None = _param(
+        "image",
+        "Query photo: a path or an http(s) URL (the library also takes bytes or a PIL image).",
+    )
+    text: str | None = _param("text", "Text to match visually (text-to-image; CLIP encoders only).")
+    image_weight: float = _param(
+        "number", "With image and text: v = normalise(image_weight*v_img + text_weight*v_txt).", 1.0
+    )
+    text_weight: float = _param("number", "Weight of the text vector (see image_weight).", 1.0)
+    keywords: str | None = _param(
+        "text", "Words matched (BM25) against title and description; they re-rank a photo's pool."
+    )
+    filters: FilterInput = _param(
+        "filters",
+        "Attribute filter FIELD=VALUE: OR within a field, AND across fields.",
+        factory=dict,
+        flag="filter",
+    )
+    price_min: float | None = _param("number", "Lowest price.")
+    price_max: float | None = _param("number", "Highest price.")
+    in_stock: bool | None = _param("tristate", "Only products in (or out of) stock.")
+    k: int = _param("integer", "Results per page.", 20)
+    page: int = _param("integer", "Page number, from 0.", 0)
+    facets: tuple[str, ...] = _param(
+        "names",
+        "Count the values of this attribute; a filter on it is a multi-select selection.",
+        (),
+        flag="facet",
+    )
+    facet_size: int = _param(
+        "integer", "At most this many values per facet (selected values always count).", 50
+    )
+    min_score: float | None = _param(
+        "number", "Minimum cosine similarity (-1..1) of a vector candidate."
+    )
+    boosts: Boosts = _param("boosts", "Business boosts applied after fusion.", factory=Boosts)
+    candidates: int | None = _param(
+        "integer", "Size N of the candidate pool (default 200); pages past it are empty."
+    )
+    similar_to: str | None = _param(
+        "text", "More like this: the sku whose stored vector is the query (it is left out)."
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

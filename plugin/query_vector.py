@@ -11,16 +11,22 @@ import os
 import numpy as np
 from PIL import Image
 
-from ingest.encoders import Encoder
-from ingest.images import DEFAULT_CONFIG, ImageError, ImageLoaderConfig, decode_image, load_image
-from plugin.errors import (
+from visearch.plugin.errors import (
     EncoderMismatchError,
     InvalidParamsError,
     QueryImageError,
     UnsupportedQueryError,
 )
-from plugin.params import ImageInput, SearchParams
-from plugin.schema import IndexSchema
+from visearch.plugin.params import ImageInput, SearchParams
+from visearch.plugin.schema import IndexSchema
+from visearch.vectors.encoders import Encoder
+from visearch.vectors.images import (
+    DEFAULT_CONFIG,
+    ImageError,
+    ImageLoaderConfig,
+    decode_image,
+    load_image,
+)
 
 BYTES_REF = "<uploaded bytes>"
 

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plugin.fusion import ranks, rrf
-from plugin.knn import similarity
-from plugin.params import Boosts
-from plugin.response import Candidate, Explanation
+from visearch.plugin.fusion import ranks, rrf
+from visearch.plugin.knn import similarity
+from visearch.plugin.params import Boosts
+from visearch.plugin.response import Candidate, Explanation
 
 
 @dataclass(frozen=True)

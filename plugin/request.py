@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from plugin.errors import InvalidParamsError
-from plugin.facets import facet_aggs, post_filter
-from plugin.filters import Clause, all_of, check_fields, hard_clauses
-from plugin.keyword import keyword_clause
-from plugin.knn import knn_clause, min_knn_score
-from plugin.params import Mode, SearchParams
-from plugin.schema import IndexSchema
+from visearch.plugin.errors import InvalidParamsError
+from visearch.plugin.facets import facet_aggs, post_filter
+from visearch.plugin.filters import Clause, all_of, check_fields, hard_clauses
+from visearch.plugin.keyword import keyword_clause
+from visearch.plugin.knn import knn_clause, min_knn_score
+from visearch.plugin.params import Mode, SearchParams
+from visearch.plugin.schema import IndexSchema
 
 # Hits are read from doc values and never touch stored fields (`stored_fields: _none_`): a
 # product's stored source holds its photo vectors, and even reading `_id` decompresses the

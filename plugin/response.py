@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from plugin.facets import FACET_PREFIX, PRICE_AGG
-from plugin.params import Mode, SearchParams
+from visearch.plugin.facets import FACET_PREFIX, PRICE_AGG
+from visearch.plugin.params import Mode, SearchParams
 
 
 @dataclass(frozen=True)

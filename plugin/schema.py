@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.install import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
-from plugin.errors import EncoderMismatchError
+from visearch.mappings.fields import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
+from visearch.plugin.errors import EncoderMismatchError
 
 # Keyword fields that identify a product rather than describe it: never filters or facets.
 _NOT_ATTRIBUTES = frozenset(INTERNAL_FIELDS) | {"sku"}

@@ -1,31 +1,36 @@
 """The search entry point, and the only module that talks to the cluster.
 
-    searcher = Searcher(client, "products", encoder)   # keep it: it caches the mapping
+    searcher = open_searcher(client, "products", load_encoder=load_encoder)
     result = searcher.search(SearchParams(image="shoe.jpg", keywords="nike", k=20))
 
-Each `search()` sends exactly one HTTP request (`_search`, or `_msearch` for vector +
-keywords), plus one GET of the stored vector for a `similar_to` query; the alias's mapping
-(valid fields, encoder, dimension) is fetched once per Searcher, on first use, and again
-after `refresh_schema()` (call it after an alias swap that may have changed the mapping).
+`open_searcher` reads the alias's mapping once and loads the encoder the index was built with
+(or the one asked for); the Searcher it returns is frozen: keep it. Each `search()` sends
+exactly one HTTP request (`_search`, or `_msearch` for vector + keywords), plus one GET of the
+stored vector for a `similar_to` query. `refresh_schema()` reads the mapping again (after an
+alias swap that may have changed it).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from ingest.encoders import Encoder
-from ingest.images import DEFAULT_CONFIG, ImageLoaderConfig
-from mappings.install import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD, VECTOR_FIELD
-from plugin.errors import IndexNotFoundError, ProductNotFoundError, SearchBackendError
-from plugin.params import SearchParams
-from plugin.query_vector import check_encoder, embed_query, load_query_image
-from plugin.ranking import Ranked, rank
-from plugin.request import SearchPlan, build_request, check_request
-from plugin.response import (
+from visearch.mappings.fields import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD, VECTOR_FIELD
+from visearch.plugin.errors import (
+    IndexNotFoundError,
+    ProductNotFoundError,
+    SearchBackendError,
+    UnsupportedQueryError,
+)
+from visearch.plugin.params import SearchParams
+from visearch.plugin.query_vector import check_encoder, embed_query, load_query_image
+from visearch.plugin.ranking import Ranked, rank
+from visearch.plugin.request import SearchPlan, build_request, check_request
+from visearch.plugin.response import (
     Explanation,
     Hit,
     SearchResult,
@@ -36,33 +41,50 @@ from plugin.response import (
     to_hit,
     total_hits,
 )
-from plugin.schema import IndexSchema
+from visearch.plugin.schema import IndexSchema
+from visearch.vectors.encoders import Encoder
+from visearch.vectors.images import DEFAULT_CONFIG, ImageLoaderConfig
+from visearch.vectors.load import choose_spec
 
 T = TypeVar("T")
 
 
+def open_searcher(
+    client: Any,
+    alias: str,
+    *,
+    load_encoder: Callable[[str], Encoder] | None = None,
+    requested: str | None = None,
+    default: str | None = None,
+    image_config: ImageLoaderConfig = DEFAULT_CONFIG,
+) -> Searcher:
+    """A Searcher for `alias`: its mapping is read once, and `load_encoder(spec)` is called
+    with the encoder asked for (`requested`), else the one the index records, else `default`.
+    Without `load_encoder` the Searcher serves keyword, filter and facet searches only."""
+    searcher = Searcher(client, alias, None, image_config)
+    schema = searcher.schema
+    if load_encoder is None:
+        return searcher
+    spec = choose_spec(schema.encoder, requested, default)
+    if spec is None:
+        raise UnsupportedQueryError(f"index {alias!r} records no encoder; name one")
+    return replace(searcher, encoder=load_encoder(spec))
+
+
+@dataclass(frozen=True)
 class Searcher:
     """Searches one alias with one encoder (None for keyword and filter searches only)."""
 
-    def __init__(
-        self,
-        client: Any,
-        alias: str,
-        encoder: Encoder | None = None,
-        *,
-        image_config: ImageLoaderConfig = DEFAULT_CONFIG,
-    ) -> None:
-        self.client = client
-        self.alias = alias
-        self.encoder = encoder
-        self.image_config = image_config
-        self._schema: IndexSchema | None = None
+    client: Any
+    alias: str
+    encoder: Encoder | None = None
+    image_config: ImageLoaderConfig = DEFAULT_CONFIG
+    _schema: list[IndexSchema] = field(default_factory=list, repr=False, compare=False)
+    """The mapping read last (shared by copies made with `dataclasses.replace`)."""
 
     @property
     def schema(self) -> IndexSchema:
-        if self._schema is None:
-            self._schema = self.refresh_schema()
-        return self._schema
+        return self._schema[0] if self._schema else self.refresh_schema()
 
     def refresh_schema(self) -> IndexSchema:
         """Read the alias's mapping again (one request)."""
@@ -72,8 +94,8 @@ class Searcher:
             raise IndexNotFoundError(self.alias) from None
         except TransportError as error:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
-        self._schema = IndexSchema.from_mapping(self.alias, response)
-        return self._schema
+        self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
+        return self._schema[0]
 
     def search(self, params: SearchParams) -> SearchResult:
         started = time.perf_counter()

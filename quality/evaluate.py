@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 from opensearchpy import helpers
 
-from mappings.install import PHOTO_VECTOR, PHOTOS_FIELD
-from plugin.params import SearchParams
-from plugin.query_vector import embed_query, load_query_image
-from plugin.search import Searcher
-from quality.metrics import summarize
-from quality.queries import EvalQuery
+from visearch.mappings.fields import PHOTO_VECTOR, PHOTOS_FIELD
+from visearch.plugin.params import SearchParams
+from visearch.plugin.query_vector import embed_query, load_query_image
+from visearch.plugin.search import Searcher
+from visearch.quality.metrics import summarize
+from visearch.quality.queries import EvalQuery
+from visearch.vectors.keys import vector_key
 
 KS = (1, 5, 10, 20)
 NEAR_DUPLICATE = 0.98  # cosine above which a query photo counts as a catalog photo
@@ -163,8 +164,6 @@ def _is_leak(image_ref: str, best: float, searcher: Searcher, catalog: CatalogVe
         return True
     if "://" in image_ref:
         return False
-    from ingest.documents import vector_key
-
     with open(image_ref, "rb") as handle:
         data = handle.read()
     return vector_key([data], searcher.encoder.name) in catalog.vector_keys

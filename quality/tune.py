@@ -10,17 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ingest.encoders import Encoder
-from ingest.images import load_image
-from quality.adapter import Adapter
+from visearch.vectors.adapter import Adapter
+from visearch.vectors.encoders import Encoder
+from visearch.vectors.images import load_image
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,15 @@ def train_adapter(
     def embed(index: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.normalize(x[index] @ weight, dim=1)
 
-    best = (-1.0, 0, weight.detach().clone())
+    def holdout_score() -> float:
+        with torch.no_grad():
+            return _holdout_recall_at_1(
+                embed(held_idx), target[held_idx], embed(train_idx), target[train_idx]
+            )
+
     started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        optimiser.zero_grad()
-        loss = _supcon(embed(train_idx), target[train_idx], config.temperature)
-        loss.backward()
-        optimiser.step()
-        if epoch % 10 == 0 or epoch == config.epochs:
-            with torch.no_grad():
-                score = _holdout_recall_at_1(
-                    embed(held_idx), target[held_idx], embed(train_idx), target[train_idx]
-                )
-            if score > best[0]:
-                best = (score, epoch, weight.detach().clone())
+    best = _fit(config, weight, optimiser, lambda: embed(train_idx), target[train_idx],
+                holdout_score)  # fmt: skip
     with torch.no_grad():
         identity_score = _holdout_recall_at_1(
             torch.nn.functional.normalize(x[held_idx], dim=1),
@@ -139,6 +135,28 @@ def train_adapter(
         "metrics": metrics,
     }
     return Adapter(best[2].numpy().astype(np.float32), meta), metrics
+
+
+def _fit(
+    config: TuneConfig,
+    weight: Any,
+    optimiser: Any,
+    embed_train: Callable[[], Any],
+    train_labels: Any,
+    holdout_score: Callable[[], float],
+) -> tuple[float, int, Any]:
+    """Train for `config.epochs`; the best (hold-out score, epoch, weight) seen every 10 epochs."""
+    best = (-1.0, 0, weight.detach().clone())
+    for epoch in range(1, config.epochs + 1):
+        optimiser.zero_grad()
+        loss = _supcon(embed_train(), train_labels, config.temperature)
+        loss.backward()
+        optimiser.step()
+        if epoch % 10 == 0 or epoch == config.epochs:
+            score = holdout_score()
+            if score > best[0]:
+                best = (score, epoch, weight.detach().clone())
+    return best
 
 
 def _supcon(z: object, y: object, temperature: float) -> object:

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-MIRROR = os.environ.get("VISEARCH_DEBIAN_MIRROR", "http://deb.debian.org")
+DEFAULT_MIRROR = "http://deb.debian.org"
 # Newest first: a security update supersedes the point release and leaves the pool.
 SUITES = (("debian-security", "trixie-security"), ("debian", "trixie"))
 JRE_PACKAGE = "openjdk-21-jre-headless"
@@ -47,8 +47,8 @@ class JdkError(RuntimeError):
     """The JDK 21 could not be assembled; the node falls back to the machine's Java."""
 
 
-def node_jdk(home: Path) -> Path:
-    """JAVA_HOME of the cached JDK 21 under `home`, assembling it on first use."""
+def node_jdk(home: Path, mirror: str = DEFAULT_MIRROR) -> Path:
+    """JAVA_HOME of the cached JDK 21 under `home`, assembling it (from `mirror`) on first use."""
     target = home / "jdk-21"
     if (target / MARKER).exists():
         return target
@@ -60,7 +60,7 @@ def node_jdk(home: Path) -> Path:
     try:
         root = staging / "root"
         for package in RUNTIME_PACKAGES:
-            _extract_deb(_fetch(package, home / "downloads"), root)
+            _extract_deb(_fetch(package, home / "downloads", mirror), root)
         java_home = root / JAVA_HOME_IN_PACKAGE
         _resolve_etc_links(java_home, root)
         glibc = java_home / "lib" / "glibc"
@@ -98,9 +98,9 @@ def has_vector_module(java_home: Path) -> bool:
 # --------------------------------------------------------------------------- packages
 
 
-def _fetch(package: str, downloads: Path) -> Path:
+def _fetch(package: str, downloads: Path, mirror: str) -> Path:
     """The package's .deb, checked against the SHA-256 its suite's index names."""
-    entry = _index_entry(package, downloads)
+    entry = _index_entry(package, downloads, mirror)
     path = downloads / Path(entry["Filename"]).name
     if not (path.exists() and _sha256(path) == entry["SHA256"]):
         downloads.mkdir(parents=True, exist_ok=True)
@@ -111,9 +111,9 @@ def _fetch(package: str, downloads: Path) -> Path:
     return path
 
 
-def _index_entry(package: str, downloads: Path) -> dict[str, str]:
+def _index_entry(package: str, downloads: Path, mirror: str) -> dict[str, str]:
     for archive, suite in SUITES:
-        base = f"{MIRROR}/{archive}"
+        base = f"{mirror}/{archive}"
         index = downloads / f"{suite}-Packages"
         if not index.exists():
             downloads.mkdir(parents=True, exist_ok=True)

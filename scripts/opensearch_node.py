@@ -17,10 +17,11 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.node_jdk import JdkError, node_jdk
+from visearch.scripts.node_jdk import DEFAULT_MIRROR, JdkError, node_jdk
 
 POM = Path(__file__).with_name("opensearch-node.pom.xml")
 OPENSEARCH_VERSION = "3.5.0"
@@ -46,6 +47,22 @@ class NodeError(RuntimeError):
     """The local node could not be provisioned, started or stopped; the message says why."""
 
 
+class JavaNotFoundError(NodeError):
+    """No Java 21+ for the node: none given, none assembled, the machine's too old."""
+
+
+@dataclass(frozen=True)
+class JavaChoice:
+    """How the node finds its Java (OpenSearch 3 needs 21+): `home` when given; else a JDK 21
+    assembled in the cache (unless `assemble` is off); else the first of `machine_homes`
+    (the machine's JAVA_HOME, `java` on the PATH) that is 21 or newer."""
+
+    home: Path | None = None
+    assemble: bool = True
+    machine_homes: tuple[Path, ...] = ()
+    debian_mirror: str = DEFAULT_MIRROR
+
+
 @dataclass(frozen=True)
 class LocalNode:
     """Where the node lives and how it listens; `home` is a cache outside the work tree."""
@@ -53,6 +70,7 @@ class LocalNode:
     home: Path
     port: int = 9200
     heap: str = "1g"
+    java: JavaChoice = field(default_factory=JavaChoice)
 
     @property
     def dist(self) -> Path:
@@ -83,14 +101,14 @@ class LocalNode:
         return f"http://127.0.0.1:{self.port}"
 
 
-def default_home() -> Path:
-    """The cache root. As root the node runs as another user, who cannot enter /root."""
-    if explicit := os.environ.get("VISEARCH_NODE_HOME"):
+def default_home(explicit: str | None = None, xdg_cache: str | None = None) -> Path:
+    """The cache root: `explicit`, else (as root, whose node runs as another user who cannot
+    enter /root) /var/cache, else the user's cache folder."""
+    if explicit:
         return Path(explicit)
     if os.geteuid() == 0:
         return Path("/var/cache/visearch/opensearch")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "visearch" / "opensearch"
+    return Path(xdg_cache or Path.home() / ".cache") / "visearch" / "opensearch"
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -167,18 +185,20 @@ def status(node: LocalNode) -> dict[str, object]:
     }
 
 
-def up(node: LocalNode, timeout_s: float = 180.0) -> dict[str, object]:
-    """Provision if needed, start if not running, wait for yellow. Idempotent."""
+def up(node: LocalNode, environ: Mapping[str, str], timeout_s: float = 180.0) -> dict[str, object]:
+    """Provision if needed, start if not running, wait for yellow. Idempotent.
+
+    `environ` is the environment the node process starts from (plus its own settings)."""
     current = status(node)
     if current["running"]:
         return current
     provision(node)
     _write_config(node)
     env = {
-        **os.environ,
+        **environ,
         "OPENSEARCH_PATH_CONF": str(node.config),
         "OPENSEARCH_JAVA_OPTS": f"-Xms{node.heap} -Xmx{node.heap}",
-        "OPENSEARCH_JAVA_HOME": _java_home(node),
+        "OPENSEARCH_JAVA_HOME": java_home(node),
     }
     env.pop("JAVA_TOOL_OPTIONS", None)
     command = [str(node.dist / "bin" / "opensearch"), "-p", str(node.pid_file)]
@@ -242,28 +262,23 @@ def _write_config(node: LocalNode) -> None:
 _NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HOME")
 
 
-def _java_home(node: LocalNode) -> str:
-    """The distribution bundles no JDK. OPENSEARCH_JAVA_HOME wins; else a JDK 21 assembled in
-    the cache (what the official distribution bundles); else, with `VISEARCH_NODE_JDK=system`
-    or when assembling fails, the machine's Java if it is 21 or newer."""
-    explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
-    if explicit and (Path(explicit) / "bin" / "java").exists():
-        return explicit
-    problem = "VISEARCH_NODE_JDK=system"
-    if os.environ.get("VISEARCH_NODE_JDK", "").lower() != "system":
+def java_home(node: LocalNode) -> str:
+    """The distribution bundles no JDK; see `JavaChoice` for the order the node looks in."""
+    choice = node.java
+    if choice.home is not None and (choice.home / "bin" / "java").exists():
+        return str(choice.home)
+    problem = "the assembled JDK is turned off"
+    if choice.assemble:
         try:
-            return str(node_jdk(node.home))
+            return str(node_jdk(node.home, choice.debian_mirror))
         except JdkError as error:
             problem = f"no JDK 21 could be assembled: {error}"
-    candidates = [os.environ.get("JAVA_HOME")]
-    if java := shutil.which("java"):
-        candidates.append(str(Path(java).resolve().parent.parent))
-    for home in filter(None, candidates):
-        if (_java_major(Path(home)) or 0) >= JAVA_MAJOR:
-            return home
-    raise NodeError(
+    for home in choice.machine_homes:
+        if (_java_major(home) or 0) >= JAVA_MAJOR:
+            return str(home)
+    raise JavaNotFoundError(
         f"OpenSearch {OPENSEARCH_VERSION} needs Java {JAVA_MAJOR}+ ({problem}), and the machine's "
-        f"Java is older or missing: set OPENSEARCH_JAVA_HOME to a JDK {JAVA_MAJOR}+"
+        f"Java is older or missing: point the node at a JDK {JAVA_MAJOR}+"
     )
 
 

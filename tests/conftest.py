@@ -8,30 +8,30 @@ never a skip.
 
 from __future__ import annotations
 
-import csv
 import http.server
 import os
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+
+from support import (
+    DATA,
+    ENCODER,
+    FASHION,
+    OPENSEARCH_IMAGE,
+    RUN_PREFIX,
+    SEARCH_SLICE,
+    fashion_rows,
+    ingest,
+    with_business_fields,
+    write_catalog,
+)
 
 # No test may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DATA = SHARED / "data"
-FASHION = DATA / "fashion"
-GROCERY = DATA / "grocery"
-CLIP_TOKENIZER = SHARED / "models" / "clip-tokenizer"
-TINYCLIP_CONFIG = SHARED / "models" / "tinyclip-8m-config.json"
-OPENSEARCH_IMAGE = "opensearchproject/opensearch:3.5.0"
-# Everything a test run creates starts with this, so runs sharing a node never touch each other.
-RUN_PREFIX = f"test-{uuid.uuid4().hex[:6]}"
 
 
 def _docker_answers() -> bool:
@@ -42,15 +42,6 @@ def _docker_answers() -> bool:
     except Exception:  # noqa: BLE001 - any failure means "no usable engine"
         return False
     return True
-
-
-def write_catalog(path: Path, rows: list[dict[str, str]]) -> Path:
-    """A CSV with the rows' keys as header: how tests make catalogs and query files."""
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +57,13 @@ def opensearch_url() -> Iterator[str]:
             config = container.get_config()
             yield f"http://{config['host']}:{config['port']}"
         return
-    from scripts.opensearch_node import LocalNode, default_home, down, status, up
+    from visearch.commands.node import node_for
+    from visearch.scripts.opensearch_node import down, status, up
 
-    node = LocalNode(home=default_home(), port=int(os.environ.get("VISEARCH_TEST_PORT", 9200)))
+    port = int(os.environ.get("VISEARCH_TEST_PORT", 9200))
+    node = node_for(f"http://127.0.0.1:{port}", os.environ)
     started_here = not status(node)["running"]
-    up(node)
+    up(node, dict(os.environ))
     yield node.url
     if started_here and not os.environ.get("VISEARCH_KEEP_NODE"):
         down(node)
@@ -78,7 +71,7 @@ def opensearch_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def os_client(opensearch_url: str):  # noqa: ANN201
-    from plugin.connection import make_client
+    from visearch.engine.connection import make_client
 
     client = make_client(opensearch_url)
     yield client
@@ -97,55 +90,30 @@ def index_name(os_client) -> Iterator[str]:  # noqa: ANN001
 @pytest.fixture(scope="session")
 def encoder():  # noqa: ANN201
     """The real-weights encoder (EfficientNet-Lite0), loaded once per run."""
-    from ingest.encoders import load_encoder
+    from visearch.vectors import load_encoder
 
-    return load_encoder("efficientnet-lite0")
+    return load_encoder(ENCODER)
 
 
 # The search index most query-side tests share: the first 300 fashion products, embedded by
 # EfficientNet-Lite0, with deterministic synthetic price, stock and popularity (the catalog
 # has none) so price ranges, price stats and boosts have something to work on.
-SEARCH_SLICE = 300
-SEARCH_ENCODER = "efficientnet-lite0"
-
-
-def with_business_fields(row: dict[str, str]) -> dict[str, str]:
-    number = int(row["sku"])
-    return {
-        **row,
-        "price": f"{10 + number % 90}.5",
-        "in_stock": "true" if number % 3 else "false",
-        "popularity": str(number * 7 % 100),
-    }
 
 
 @pytest.fixture(scope="session")
 def search_rows() -> list[dict[str, str]]:
-    with FASHION.joinpath("catalog.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = zip(range(SEARCH_SLICE), reader, strict=False)
-        return [with_business_fields(row) for _, row in rows]
+    return [with_business_fields(row) for row in fashion_rows(SEARCH_SLICE)]
 
 
 @pytest.fixture(scope="session")
 def search_alias(os_client, search_rows, encoder, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
     """One index of the 300 products, built once per run by the real ingest pipeline and
     shared by the search, HTTP API and browser tests (none of them writes to it)."""
-    from ingest.catalog import read_catalog
-    from ingest.pipeline import IngestOptions, run_ingest
-    from mappings.install import template_name
+    from visearch.mappings.install import template_name
 
     name = f"{RUN_PREFIX}-search"
     catalog = write_catalog(tmp_path_factory.mktemp("search") / "catalog.csv", search_rows)
-    summary = run_ingest(
-        os_client,
-        read_catalog(catalog),
-        FASHION,
-        name,
-        SEARCH_ENCODER,
-        lambda: encoder,
-        IngestOptions(),
-    )
+    summary = ingest(os_client, catalog, name, encoder, images_dir=FASHION)
     assert (summary.embedded, summary.failed) == (SEARCH_SLICE, 0)
     yield name
     os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")

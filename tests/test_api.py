@@ -14,15 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from ingest.images import load_image
-from plugin.connection import make_client
-from plugin.params import SearchParams
-from plugin.search import Searcher
-from tests.conftest import FASHION
-from web.app import create_app
-from web.batching import BatchingEncoder
-from web.config import ServiceConfig
-from web.context import RequestIdFilter
+from support import FASHION
+from visearch.engine.connection import make_client
+from visearch.plugin.params import SearchParams
+from visearch.plugin.search import Searcher
+from visearch.vectors.images import load_image
+from visearch.web.app import create_app
+from visearch.web.batching import BatchingEncoder
+from visearch.web.config import ServiceConfig
+from visearch.web.context import RequestIdFilter
 
 pytestmark = pytest.mark.slow
 

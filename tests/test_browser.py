@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import FASHION, REPO
-from web.launch import serve_in_background
+from support import FASHION, REPO
+from visearch.web.launch import serve_in_background
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,9 @@ def _require_browser() -> None:
 def server(opensearch_url: str, search_alias: str) -> Iterator[str]:
     """`visearch serve` on a free loopback port; its base URL once /healthz says ok."""
     _require_browser()
+    flags = ["--images-base", str(FASHION)]
     with serve_in_background(
-        opensearch_url, search_alias, ["--images-base", str(FASHION)], timeout_s=120
+        opensearch_url, search_alias, flags, environ=os.environ, timeout_s=120
     ) as base:
         yield base
 

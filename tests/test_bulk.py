@@ -6,7 +6,7 @@ from typing import Any
 
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
-from ingest.bulk import BulkConfig, BulkWriter, write_chunk
+from visearch.ingest.bulk import BulkConfig, BulkWriter, write_chunk
 
 FAST = BulkConfig(chunk_size=10, max_retries=3, backoff_s=0.01)
 
@@ -25,11 +25,12 @@ class FlakyClient:
         if self.bulk_calls in self._fail_calls:
             if self._failure == "connection":
                 raise OSConnectionError("N/A", "connection reset by peer", None)
-            response = self._client.bulk(*args, **kwargs)  # written, but say 503 for all items
+            response = self._client.bulk(*args, **kwargs)  # written, but an error for each item
+            status = int(self._failure)
             for item in response["items"]:
                 result = next(iter(item.values()))
-                result["status"] = 503
-                result["error"] = {"type": "unavailable", "reason": "node is restarting"}
+                result["status"] = status
+                result["error"] = {"type": "unavailable", "reason": "node is busy or restarting"}
             response["errors"] = True
             return response
         return self._client.bulk(*args, **kwargs)
@@ -83,3 +84,12 @@ def test_gives_up_after_retries(os_client, index_name) -> None:
     assert report.written == 0
     assert len(report.failures) == 2
     assert all("gave up after 4 attempts" in f.reason for f in report.failures)
+    assert flaky.bulk_calls == report.attempts == 4  # one retry layer: 1 + max_retries tries
+
+
+def test_429_items_are_retried_by_the_one_layer(os_client, index_name) -> None:
+    os_client.indices.create(index=index_name)
+    flaky = FlakyClient(os_client, fail_calls={1, 2}, failure="429")
+    report = write_chunk(flaky, _actions(index_name, 5), FAST)
+    assert (report.written, report.failures) == (5, [])
+    assert flaky.bulk_calls == report.attempts == 3

@@ -1,7 +1,8 @@
 """The catalog reader: real catalogs read cleanly, broken rows cost only themselves.
 
-The real catalogs come from the shared data directory next to the repository (tests using them
-skip when it is absent); every broken catalog is written to ``tmp_path``.
+The real catalogs come from the shared data directory next to the repository; every broken
+catalog is written to ``tmp_path``. Errors carry their problem as data (the CLI's fix-it
+hints are tested in test_cli.py).
 """
 
 from __future__ import annotations
@@ -11,25 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from ingest.catalog import (
+from support import FASHION, GROCERY
+from visearch.ingest.catalog import (
     CatalogError,
     CatalogRead,
     load_mapping_file,
-    parse_mapping,
     read_catalog,
     safe_field_name,
 )
-from ingest.records import RESERVED_FIELDS, STANDARD_ATTRIBUTES, RowError
+from visearch.ingest.records import RowError
+from visearch.mappings.fields import INTERNAL_FIELDS, RESERVED_FIELDS, STANDARD_ATTRIBUTES
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-FASHION_CATALOG = DATA / "fashion" / "catalog.csv"
-GROCERY_GALLERY = DATA / "grocery" / "gallery.csv"
-
-
-def _real(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared data not present: {path}")
-    return path
+FASHION_CATALOG = FASHION / "catalog.csv"
+GROCERY_GALLERY = GROCERY / "gallery.csv"
 
 
 def _write(tmp_path: Path, name: str, text: str, *, bom: bool = False) -> Path:
@@ -52,7 +47,7 @@ def _errors_by_line(read: CatalogRead) -> dict[int | None, RowError]:
 
 
 def test_fashion_catalog_reads_cleanly():
-    read = read_catalog(_real(FASHION_CATALOG))
+    read = read_catalog(FASHION_CATALOG)
 
     assert len(read.products) == 9261
     assert read.errors == []
@@ -82,7 +77,7 @@ def test_fashion_catalog_reads_cleanly():
 
 
 def test_grocery_gallery_reads_description_and_extra_attributes():
-    read = read_catalog(_real(GROCERY_GALLERY))
+    read = read_catalog(GROCERY_GALLERY)
 
     assert len(read.products) == 81
     assert read.errors == []
@@ -262,9 +257,7 @@ def test_tab_separated_and_explicit_format(tmp_path: Path):
 def test_mapping_renames_core_fields_and_ignores_the_replaced_column(tmp_path: Path):
     text = "id,picture,sku,colour,baseColour\n1,p1.jpg,old-1,grey,Navy\n"
     path = _write(tmp_path, "m.csv", text)
-    read = read_catalog(
-        path, mapping=parse_mapping(["sku=id", "image=picture", "colour=baseColour"])
-    )
+    read = read_catalog(path, mapping={"sku": "id", "image": "picture", "colour": "baseColour"})
     [product] = read.products
     assert (product.sku, product.image, product.attributes) == ("1", "p1.jpg", {"colour": "Navy"})
     assert read.extra_attributes == ()
@@ -341,35 +334,20 @@ def test_ndjson_extension_and_mapping(tmp_path: Path):
 # --- mappings --------------------------------------------------------------------------------
 
 
-def test_parse_mapping():
-    specs = [
-        " colour = baseColour ",
-        "brand=brand_guess",
-        "material=Material = Type",
-        "brand=brand_guess",
-    ]
-    assert parse_mapping(specs) == {
-        "colour": "baseColour",
-        "brand": "brand_guess",
-        "material": "Material = Type",
-    }
-    assert parse_mapping([]) == {}
-
-
 @pytest.mark.parametrize(
-    ("specs", "message"),
+    ("mapping", "message"),
     [
-        (["colour"], "expected <field>=<column>"),
-        (["=baseColour"], "not a usable field name"),
-        (["colour="], "no column given for field 'colour'"),
-        (["Colour=x"], "'Colour' is not a usable field name"),
-        (["vector_key=x"], "'vector_key' is not a usable field name"),
-        (["colour=a", "colour=b"], "field 'colour' is mapped twice"),
+        ({"": "baseColour"}, "not a usable field name"),
+        ({"colour": ""}, "no column given for field 'colour'"),
+        ({"Colour": "x"}, "'Colour' is not a usable field name"),
+        ({"vector_key": "x"}, "'vector_key' is not a usable field name"),
     ],
 )
-def test_parse_mapping_errors(specs: list[str], message: str):
-    with pytest.raises(CatalogError, match=message):
-        parse_mapping(specs)
+def test_unusable_mappings(tmp_path: Path, mapping: dict[str, str], message: str):
+    path = _write(tmp_path, "c.csv", "sku,image,x,baseColour\n1,a.jpg,b,c\n")
+    with pytest.raises(CatalogError, match=message) as raised:
+        read_catalog(path, mapping=mapping)
+    assert raised.value.problem in ("bad_field_name", "bad_mapping")
 
 
 def test_load_mapping_file(tmp_path: Path):
@@ -406,27 +384,31 @@ def test_missing_file(tmp_path: Path):
 
 def test_unknown_extension(tmp_path: Path):
     path = _write(tmp_path, "catalog.xlsx", "sku,image\n1,a.jpg\n")
-    with pytest.raises(CatalogError, match=r"cannot tell the format .*pass --format"):
+    with pytest.raises(CatalogError, match=r"cannot tell the format") as raised:
         read_catalog(path)
+    assert raised.value.problem == "unknown_format"
     with pytest.raises(CatalogError, match="unknown catalog format 'xml'"):
         read_catalog(path, fmt="xml")
 
 
 def test_no_sku_column_says_how_to_fix(tmp_path: Path):
     path = _write(tmp_path, "c.csv", "id,image\n1,a.jpg\n")
-    with pytest.raises(CatalogError, match=r"catalog has no 'sku' column; pass --map sku=<column>"):
+    with pytest.raises(CatalogError, match=r"catalog has no 'sku' column") as raised:
         read_catalog(path)
+    assert (raised.value.problem, raised.value.details["field"]) == ("missing_column", "sku")
+    assert raised.value.details["columns"] == ["id", "image"]
     assert [p.sku for p in read_catalog(path, mapping={"sku": "id"}).products] == ["1"]
 
 
 def test_no_image_column(tmp_path: Path):
-    with pytest.raises(CatalogError, match=r"no 'image' column; pass --map image=<column>"):
+    with pytest.raises(CatalogError, match=r"no 'image' column"):
         read_catalog(_write(tmp_path, "c.csv", "sku,picture\n1,a.jpg\n"))
 
 
 def test_jsonl_without_sku_field(tmp_path: Path):
-    with pytest.raises(CatalogError, match=r"no 'sku' field; pass --map sku=<field>"):
+    with pytest.raises(CatalogError, match=r"no 'sku' field") as raised:
         read_catalog(_write(tmp_path, "c.jsonl", '{"id": "1", "image": "a.jpg"}\n'))
+    assert raised.value.details["field"] == "sku"
 
 
 @pytest.mark.parametrize(
@@ -448,14 +430,26 @@ def test_unusable_catalogs(tmp_path: Path, name: str, text: str, message: str):
 
 def test_mapping_to_a_missing_column(tmp_path: Path):
     path = _write(tmp_path, "c.csv", "sku,image\n1,a.jpg\n")
-    with pytest.raises(CatalogError, match=r"--map colour=baseColour: .*no column 'baseColour'"):
+    with pytest.raises(CatalogError, match=r"colour is mapped to column 'baseColour'") as raised:
         read_catalog(path, mapping={"colour": "baseColour"})
+    assert raised.value.problem == "mapped_column_missing"
 
 
-def test_not_utf8(tmp_path: Path):
+def test_a_line_that_is_not_utf8_fails_alone(tmp_path: Path):
     path = tmp_path / "latin1.csv"
-    path.write_bytes("sku,image,title\n1,a.jpg,ok\n2,b.jpg,Café\n".encode("latin-1"))
-    with pytest.raises(CatalogError, match="line 3 is not valid UTF-8"):
+    text = "sku,image,title\n1,a.jpg,ok\n2,b.jpg,Café\n3,c.jpg,fine\n"
+    path.write_bytes(text.encode("latin-1"))
+    read = read_catalog(path)
+    assert [p.sku for p in read.products] == ["1", "3"]
+    [error] = read.errors
+    assert (error.line, error.sku, error.stage) == (3, "2", "read")  # deletes stay skipped
+    assert "line 3 is not valid UTF-8" in error.reason
+
+
+def test_a_header_that_is_not_utf8_is_refused(tmp_path: Path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("sku,image,Größe\n1,a.jpg,M\n".encode("latin-1"))
+    with pytest.raises(CatalogError, match="line 1 is not valid UTF-8"):
         read_catalog(path)
 
 
@@ -486,7 +480,5 @@ def test_safe_field_name(column: str, name: str):
 
 
 def test_reserved_fields_cover_the_index_bookkeeping():
-    from mappings.install import INTERNAL_FIELDS
-
     assert set(INTERNAL_FIELDS) <= RESERVED_FIELDS
     assert not RESERVED_FIELDS & set(STANDARD_ATTRIBUTES)

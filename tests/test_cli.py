@@ -9,9 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import cli
-from tests.conftest import FASHION, write_catalog
-from tests.test_ingest import ENCODER, fashion_rows
+from support import FASHION, RUN_PREFIX, fashion_rows, ingest, write_catalog
+from visearch import cli
+from visearch.commands.ingest import EXIT_FATAL, parse_mapping
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -34,14 +34,10 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def small_index(os_client, encoder, tmp_path_factory) -> str:  # noqa: ANN001
-    from ingest.catalog import read_catalog
-    from ingest.pipeline import run_ingest
-    from tests.conftest import RUN_PREFIX
-
     rows = fashion_rows(40)
     catalog = write_catalog(tmp_path_factory.mktemp("cli") / "catalog.csv", rows)
     alias = f"{RUN_PREFIX}-cli"
-    summary = run_ingest(os_client, read_catalog(catalog), FASHION, alias, ENCODER, lambda: encoder)
+    summary = ingest(os_client, catalog, alias, encoder, images_dir=FASHION)
     assert summary.failed == 0
     return alias
 
@@ -85,9 +81,34 @@ def test_search_errors_are_clear(opensearch_url, small_index) -> None:
     assert text.exit_code == 1 and "text" in text.output.lower()
 
 
-def test_ingest_reports_an_unusable_catalog(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog.csv"
-    catalog.write_text("name,picture\nx,y.jpg\n")
-    result = CliRunner().invoke(cli.main, ["ingest", str(catalog)])
-    assert result.exit_code == cli.EXIT_FATAL
-    assert "--map sku=" in result.output
+@pytest.mark.parametrize(
+    ("name", "text", "flags", "hint"),
+    [
+        ("catalog.csv", "name,picture\nx,y.jpg\n", [], "pass --map sku=<column>"),
+        ("catalog.csv", "sku,picture\nx,y.jpg\n", [], "pass --map image=<column>"),
+        ("catalog.xlsx", "sku,image\nx,y.jpg\n", [], "pass --format csv|tsv|jsonl"),
+        ("catalog.csv", "sku,image\nx,y.jpg\n", ["--map", "colour=Tint"], "check --map colour="),
+        ("catalog.csv", "sku,image,Colour,colour\nx,y,r,g\n", [], "pass --map colour=<column>"),
+        ("catalog.csv", "sku,image,颜色\nx,y,r\n", [], "pass --map <field>=颜色"),
+    ],
+)
+def test_ingest_says_how_to_fix_an_unusable_catalog(
+    tmp_path: Path, name: str, text: str, flags: list[str], hint: str
+) -> None:
+    catalog = tmp_path / name
+    catalog.write_text(text)
+    result = CliRunner().invoke(cli.main, ["ingest", str(catalog), *flags])
+    assert result.exit_code == EXIT_FATAL, result.output
+    assert hint in result.output
+
+
+def test_map_flags() -> None:
+    specs = (" colour = baseColour ", "brand=brand_guess", "material=Material = Type")
+    assert parse_mapping(specs + ("brand=brand_guess",)) == {
+        "colour": "baseColour",
+        "brand": "brand_guess",
+        "material": "Material = Type",
+    }
+    for bad in (("colour",), ("=x",), ("colour=",), ("colour=a", "colour=b")):
+        with pytest.raises(click.BadParameter):
+            parse_mapping(bad)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from bench.grocery import KS, RecallReport, evaluate, ingest_gallery
-from mappings.install import template_name
-from tests.conftest import GROCERY, RUN_PREFIX
+from support import GROCERY, RUN_PREFIX
+from visearch.mappings.install import template_name
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,4 @@
-"""The shared image loader: good photos load the same way from every source, bad ones fail clearly.
-
-Every broken image is generated in ``tmp_path``; real catalogue photos come from the shared data
-directory next to the repository and the tests using them skip when it is absent.
-"""
+"""The shared image loader: good photos load alike from every source, bad ones fail clearly."""
 
 from __future__ import annotations
 
@@ -20,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from bad_images import write_1bit_png
 from PIL import Image
 
-from ingest.images import (
+from support import FASHION
+from visearch.vectors.images import (
     ImageError,
     ImageLoaderConfig,
     decode_image,
@@ -30,10 +28,7 @@ from ingest.images import (
     load_image_safe,
     read_image_bytes,
 )
-from tests.bad_images import write_1bit_png
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-FASHION = DATA / "fashion"
 PHOTO_REF = "images/10000.jpg"  # a 168x224 JPEG, relative to FASHION
 PHOTO_SIZE = (168, 224)
 FAST_RETRY = ImageLoaderConfig(backoff_s=0.01)
@@ -41,10 +36,7 @@ FAST_RETRY = ImageLoaderConfig(backoff_s=0.01)
 
 @pytest.fixture
 def photo() -> Path:
-    path = FASHION / PHOTO_REF
-    if not path.is_file():
-        pytest.skip(f"shared catalogue photo missing: {path}")
-    return path.resolve()
+    return (FASHION / PHOTO_REF).resolve()
 
 
 def expect_error(match: str, fn, *args, **kwargs) -> ImageError:
@@ -369,8 +361,6 @@ class QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     path = FASHION / PHOTO_REF
-    if not path.is_file():
-        pytest.skip(f"shared catalogue photo missing: {path}")
     site = Site(tmp_path_factory.mktemp("site"))
     shutil.copy(path, site.root / "photo.jpg")
     server = QuietServer(("127.0.0.1", 0), make_handler(site))

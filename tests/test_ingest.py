@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import threading
@@ -13,23 +12,18 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageOps
 
-import cli
-from ingest import aliases
-from ingest.catalog import read_catalog
-from ingest.lock import ingest_lock
-from ingest.pipeline import IngestOptions, IngestSummary, run_ingest
-from ingest.sync import SyncError
-from tests.conftest import FASHION, write_catalog
+from support import ENCODER, FASHION, count, fashion_rows, ingest, write_catalog
+from visearch import cli
+from visearch.commands.ingest import EXIT_DELETE_REFUSED, EXIT_LOCKED
+from visearch.ingest import aliases
+from visearch.ingest.catalog import CatalogSource
+from visearch.ingest.errors import EncoderMismatchError
+from visearch.ingest.lock import ingest_lock
+from visearch.ingest.pipeline import IngestOptions, run_ingest
 
 SLICE = 300
-ENCODER = "efficientnet-lite0"
 
 pytestmark = pytest.mark.slow
-
-
-def fashion_rows(n: int) -> list[dict[str, str]]:
-    with FASHION.joinpath("catalog.csv").open(newline="") as handle:
-        return [row for _, row in zip(range(n), csv.DictReader(handle), strict=False)]
 
 
 @pytest.fixture
@@ -41,23 +35,6 @@ def slice_dir(tmp_path: Path) -> Path:
         shutil.copy2(FASHION / row["image"], tmp_path / row["image"])
     write_catalog(tmp_path / "catalog.csv", rows)
     return tmp_path
-
-
-def ingest(client, catalog: Path, alias: str, encoder, **options) -> IngestSummary:  # noqa: ANN001
-    return run_ingest(
-        client,
-        read_catalog(catalog),
-        catalog.parent,
-        alias,
-        ENCODER,
-        lambda: encoder,
-        IngestOptions(**options),
-    )
-
-
-def count(client, alias: str) -> int:  # noqa: ANN001
-    client.indices.refresh(index=alias)
-    return client.count(index=alias)["count"]
 
 
 def test_incremental_sync(os_client, index_name, slice_dir, encoder) -> None:
@@ -96,6 +73,43 @@ def test_incremental_sync(os_client, index_name, slice_dir, encoder) -> None:
     assert count(os_client, index_name) == SLICE - 7
 
 
+def test_dry_run_plans_and_writes_nothing(os_client, index_name, slice_dir, encoder) -> None:
+    catalog = slice_dir / "catalog.csv"
+    untouched = index_name + "-never"
+
+    def no_model() -> object:
+        raise AssertionError("a dry run must not load the encoder")
+
+    source = CatalogSource(catalog)
+    new = run_ingest(os_client, source, untouched, ENCODER, no_model, IngestOptions(dry_run=True))
+    assert (new.dry_run, new.read, new.embedded, new.failed) == (True, SLICE, SLICE, 0)
+    assert os_client.indices.get(index=f"{untouched}*") == {}  # nothing was created
+
+    first = ingest(os_client, catalog, index_name, encoder)
+    rows = fashion_rows(SLICE)
+    for row in rows[:5]:
+        row["title"] = f"Zanzibar {row['title']}"
+    for row in rows[10:13]:
+        image = slice_dir / row["image"]
+        ImageOps.mirror(Image.open(image)).save(image, "JPEG", quality=85)
+    write_catalog(catalog, rows[:-7])
+    planned = run_ingest(
+        os_client, source, index_name, ENCODER, no_model, IngestOptions(dry_run=True)
+    )
+    counts = ("embedded", "updated", "unchanged", "deleted", "read")
+    assert {name: getattr(planned, name) for name in counts} == {
+        "embedded": 3, "updated": 5, "unchanged": SLICE - 7 - 8, "deleted": 7, "read": SLICE - 7,
+    }  # fmt: skip
+    assert planned.index == first.index and set(planned.stage_seconds) >= {"read", "load_state"}
+    assert count(os_client, index_name) == SLICE  # nothing deleted
+    found = os_client.search(index=index_name, body={"query": {"match": {"title": "zanzibar"}}})
+    assert found["hits"]["total"]["value"] == 0  # nothing updated
+    real = ingest(os_client, catalog, index_name, encoder)
+    assert {name: getattr(real, name) for name in counts} == {
+        name: getattr(planned, name) for name in counts
+    }  # the plan was what the real run did
+
+
 def test_mass_delete_is_refused_unless_forced(os_client, index_name, slice_dir, encoder) -> None:
     catalog = slice_dir / "catalog.csv"
     ingest(os_client, catalog, index_name, encoder)
@@ -104,11 +118,15 @@ def test_mass_delete_is_refused_unless_forced(os_client, index_name, slice_dir, 
 
     runner = CliRunner()
     env = {"VISEARCH_ENCODER": ENCODER, "VISEARCH_INDEX": index_name}
-    url = ["--opensearch-url", os_client.transport.hosts[0] and _url(os_client)]
+    url = ["--opensearch-url", _url(os_client)]
     result = runner.invoke(cli.main, ["ingest", str(catalog), *url, "--json"], env=env)
-    assert result.exit_code == cli.EXIT_DELETE_REFUSED, result.output
-    assert "refusing to delete 200 of 300" in json.loads(result.stdout)["deletions_refused"]
+    assert result.exit_code == EXIT_DELETE_REFUSED, result.output
+    refused = json.loads(result.stdout)["deletions_refused"]
+    assert refused == {"reason": "too_many", "deletes": 200, "stored": 300, "max_fraction": 0.2}
     assert count(os_client, index_name) == SLICE
+    told = runner.invoke(cli.main, ["ingest", str(catalog), *url], env=env)
+    assert told.exit_code == EXIT_DELETE_REFUSED
+    assert "refusing to delete 200 of 300" in told.output and "--force-delete" in told.output
 
     forced = runner.invoke(
         cli.main, ["ingest", str(catalog), *url, "--force-delete", "--json"], env=env
@@ -144,7 +162,10 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
         while not served_by and not failures:
             time.sleep(0.01)
         rebuilt = ingest(os_client, catalog, index_name, encoder, rebuild=True)
-        time.sleep(0.5)
+        # Awaited, not slept: the loop answers from the new index once the swap is visible.
+        deadline = time.monotonic() + 30
+        while served_by[-1] != rebuilt.index and not failures and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         stop.set()
         loop.join()
@@ -167,15 +188,8 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
 def test_encoder_mismatch_is_refused(os_client, index_name, slice_dir, encoder) -> None:
     catalog = slice_dir / "catalog.csv"
     ingest(os_client, catalog, index_name, encoder)
-    with pytest.raises(SyncError, match="built with encoder 'efficientnet-lite0'"):
-        run_ingest(
-            os_client,
-            read_catalog(catalog),
-            slice_dir,
-            index_name,
-            "clip:other-model",
-            lambda: encoder,
-        )
+    with pytest.raises(EncoderMismatchError, match="built with encoder 'efficientnet-lite0'"):
+        run_ingest(os_client, CatalogSource(catalog), index_name, "clip:other", lambda: encoder)
 
 
 def test_second_run_is_locked_out(os_client, index_name, slice_dir, tmp_path) -> None:
@@ -184,7 +198,7 @@ def test_second_run_is_locked_out(os_client, index_name, slice_dir, tmp_path) ->
     args = ["ingest", str(slice_dir / "catalog.csv"), "--opensearch-url", _url(os_client)]
     with ingest_lock(lock):
         result = CliRunner().invoke(cli.main, [*args, "--lock-file", str(lock)], env=env)
-    assert result.exit_code == cli.EXIT_LOCKED
+    assert result.exit_code == EXIT_LOCKED
     assert "another ingest is running" in result.output
 
 

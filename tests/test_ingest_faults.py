@@ -12,13 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import bad_images
 import pytest
 from click.testing import CliRunner
 
-import cli
-from tests import bad_images
-from tests.conftest import FASHION, write_catalog
-from tests.test_ingest import ENCODER, count, fashion_rows
+from support import ENCODER, FASHION, count, fashion_rows, write_catalog
+from visearch import cli
+from visearch.commands.ingest import EXIT_ROW_FAILURES
 
 pytestmark = pytest.mark.slow
 
@@ -34,23 +34,32 @@ def test_killed_run_is_finished_by_the_rerun(os_client, index_name, opensearch_u
         "VISEARCH_INDEX": index_name,
         "VISEARCH_ENCODER": ENCODER,
     }
-    command = [sys.executable, "-m", "cli", "ingest", str(catalog), "--bulk-chunk-size", "25"]
-    command += ["--batch-size", "16", "--quiet"]
-    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    written = 0
-    while time.monotonic() < deadline and run.poll() is None:
-        if os_client.indices.exists_alias(name=index_name):
-            written = count(os_client, index_name)
-            if written >= 50:
+    options = ["--bulk-chunk-size", "25", "--batch-size", "16", "--quiet"]
+    # The first run reads its catalog from a pipe that stays open: it writes what it has and
+    # then waits for more, so it is certainly still running when it is killed.
+    feed = tmp_path / "feed.csv"
+    os.mkfifo(feed)
+    command = [sys.executable, "-m", "visearch.cli", "ingest"]
+    run = subprocess.Popen([*command, str(feed), *options], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    with feed.open("w") as pipe:
+        pipe.write(catalog.read_text())
+        pipe.flush()
+        deadline = time.monotonic() + 120
+        while run.poll() is None and time.monotonic() < deadline:
+            if (
+                os_client.indices.exists_alias(name=index_name)
+                and count(os_client, index_name) >= 50
+            ):
                 break
-        time.sleep(0.2)
-    assert run.poll() is None, "ingest finished before it could be killed"
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    assert 0 < count(os_client, index_name) < 300
+            time.sleep(0.2)
+        assert run.poll() is None, run.communicate()[0]
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert 50 <= count(os_client, index_name) < 300
 
-    rerun = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
+    rerun = subprocess.run([*command, str(catalog), *options, "--json"], env=env,
+                           capture_output=True, text=True)  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
     assert summary["embedded"] + summary["unchanged"] == 300
@@ -130,7 +139,7 @@ def test_bad_records_are_reported_and_good_ones_searchable(
     env = {"VISEARCH_ENCODER": ENCODER, "VISEARCH_INDEX": index_name}
     args = ["ingest", str(catalog), "--opensearch-url", opensearch_url, "--json"]
     result = CliRunner().invoke(cli.main, [*args, "--report", str(report)], env=env)
-    assert result.exit_code == cli.EXIT_ROW_FAILURES, result.output
+    assert result.exit_code == EXIT_ROW_FAILURES, result.output
     summary = json.loads(result.stdout)
 
     errors = [json.loads(line) for line in report.read_text().splitlines()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import cli
-from scripts.opensearch_node import LocalNode, NodeError, _java_home, default_home
+from visearch import cli
+from visearch.commands.node import node_for
+from visearch.scripts.opensearch_node import JavaChoice, LocalNode, NodeError, java_home
 
 PORT = 9251
 URL = f"http://127.0.0.1:{PORT}"
@@ -27,7 +29,7 @@ def _java_processes_on(node: LocalNode) -> list[str]:
 
 def test_up_status_down() -> None:
     runner = CliRunner()
-    node = LocalNode(home=default_home(), port=PORT)
+    node = node_for(URL, os.environ)
     env = {"OPENSEARCH_URL": URL}
     try:
         first = runner.invoke(cli.main, ["opensearch", "up", "--json"], env=env)
@@ -71,14 +73,26 @@ def _fake_java(root: Path, version: str) -> Path:
     return java.parent.parent
 
 
-def test_the_node_needs_java_21(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_node_needs_java_21(tmp_path: Path) -> None:
     old, new = _fake_java(tmp_path, "17.0.15"), _fake_java(tmp_path, "21.0.4")
-    monkeypatch.delenv("OPENSEARCH_JAVA_HOME", raising=False)
-    monkeypatch.setenv("VISEARCH_NODE_JDK", "system")  # skip the assembled JDK 21
-    monkeypatch.setenv("PATH", str(old / "bin"))
-    monkeypatch.setenv("JAVA_HOME", str(old))
-    node = LocalNode(home=tmp_path / "cache", port=PORT)
+    machine_only = JavaChoice(assemble=False, machine_homes=(old,))
     with pytest.raises(NodeError, match="needs Java 21"):
-        _java_home(node)
-    monkeypatch.setenv("JAVA_HOME", str(new))
-    assert _java_home(node) == str(new)
+        java_home(LocalNode(home=tmp_path / "cache", port=PORT, java=machine_only))
+    newer = JavaChoice(assemble=False, machine_homes=(old, new))
+    assert java_home(LocalNode(home=tmp_path / "cache", port=PORT, java=newer)) == str(new)
+
+
+def test_the_node_settings_come_from_the_environment(tmp_path: Path) -> None:
+    old, new = _fake_java(tmp_path, "17.0.15"), _fake_java(tmp_path, "21.0.4")
+    environ = {
+        "VISEARCH_NODE_HOME": str(tmp_path / "cache"),
+        "VISEARCH_NODE_JDK": "system",
+        "JAVA_HOME": str(new),
+        "PATH": str(old / "bin"),
+        "VISEARCH_DEBIAN_MIRROR": "http://mirror.example",
+    }
+    node = node_for(URL, environ)
+    assert (node.home, node.port) == (tmp_path / "cache", PORT)
+    assert node.java == JavaChoice(None, False, (new, old), "http://mirror.example")
+    explicit = node_for(URL, {**environ, "OPENSEARCH_JAVA_HOME": str(new)})
+    assert explicit.java.home == new and java_home(explicit) == str(new)

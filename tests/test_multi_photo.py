@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.catalog import read_catalog
-from ingest.photos import attach_photos
-from ingest.pipeline import run_ingest
-from plugin.params import SearchParams
-from plugin.search import Searcher
-from tests.conftest import GROCERY, RUN_PREFIX
+from support import GROCERY, RUN_PREFIX, ingest
+from visearch.plugin.params import SearchParams
+from visearch.plugin.search import Searcher
 
-ENCODER = "efficientnet-lite0"
+GALLERY = GROCERY / "gallery.csv"
 PRODUCTS = 12
 PHOTOS_PER_PRODUCT = 4
 
@@ -45,12 +42,11 @@ def photos_file(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:  # noqa:
 @pytest.fixture(scope="module")
 def alias(os_client, encoder, photos_file) -> str:  # noqa: ANN001
     path, chosen = photos_file
-    catalog = read_catalog(GROCERY / "gallery.csv")
-    catalog = attach_photos(catalog, path)
     name = f"{RUN_PREFIX}-multi"
-    summary = run_ingest(os_client, catalog, GROCERY, name, ENCODER, lambda: encoder)
+    summary = ingest(os_client, GALLERY, name, encoder, photos=path)
     extra = sum(len(images) for images in chosen.values())
-    assert summary.embedded == len(catalog.products) + extra  # every good photo, once
+    assert summary.read == 81
+    assert summary.embedded == 81 + extra  # every good photo, once
     reasons = [error.reason for error in summary.errors]
     assert len(reasons) == 2
     assert any("nope.jpg" in reason and "not found" in reason for reason in reasons)
@@ -83,8 +79,7 @@ def test_an_extra_photo_finds_its_product_once(os_client, alias, encoder, photos
 
 def test_reruns_keep_multi_photo_products_unchanged(os_client, alias, encoder, photos_file) -> None:
     path, _ = photos_file
-    catalog = attach_photos(read_catalog(GROCERY / "gallery.csv"), path)
-    again = run_ingest(os_client, catalog, GROCERY, alias, ENCODER, lambda: encoder)
+    again = ingest(os_client, GALLERY, alias, encoder, photos=path)
     assert (again.embedded, again.updated, again.unchanged) == (0, 0, 81)
     # Dropping one extra photo changes that product's photo set: only it is re-embedded.
     rows = list(csv.reader(path.open()))
@@ -92,14 +87,7 @@ def test_reruns_keep_multi_photo_products_unchanged(os_client, alias, encoder, p
     smaller = path.with_name("smaller.csv")
     with smaller.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
-    fewer = run_ingest(
-        os_client,
-        attach_photos(read_catalog(GROCERY / "gallery.csv"), smaller),
-        GROCERY,
-        alias,
-        ENCODER,
-        lambda: encoder,
-    )
+    fewer = ingest(os_client, GALLERY, alias, encoder, photos=smaller)
     assert fewer.embedded == PHOTOS_PER_PRODUCT  # the main photo + the 3 remaining extras
     assert Counter(e.stage for e in fewer.errors)["validate"] == 1  # the unknown sku again
     stored = os_client.get(index=alias, id=dropped[1])["_source"]

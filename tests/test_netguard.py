@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from ingest import netguard
-from ingest.images import BlockedURLError, ImageLoaderConfig, read_image_bytes
+from visearch.vectors import netguard
+from visearch.vectors.images import BlockedURLError, ImageLoaderConfig, read_image_bytes
 
 GUARDED = ImageLoaderConfig(public_urls_only=True, retries=0, timeout_s=5)
 

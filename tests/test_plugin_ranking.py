@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.fusion import rrf
-from plugin.params import Boosts, SearchParams
-from plugin.ranking import rank
-from plugin.response import Candidate, facets, price_stats
+from visearch.plugin.fusion import rrf
+from visearch.plugin.params import Boosts, SearchParams
+from visearch.plugin.ranking import rank
+from visearch.plugin.response import Candidate, facets, price_stats
 
 
 def cands(*items: tuple[str, float], **sources: dict) -> list[Candidate]:

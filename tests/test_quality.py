@@ -11,21 +11,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import cli
-from ingest.catalog import read_catalog
-from ingest.encoders import EncoderError
-from ingest.pipeline import run_ingest
-from plugin.errors import EncoderMismatchError
-from plugin.params import SearchParams
-from plugin.query_vector import load_query_image
-from plugin.search import Searcher
-from quality.adapter import AdaptedEncoder, Adapter
-from quality.evaluate import run_eval
-from quality.metrics import ndcg_at, recall_at, reciprocal_rank, summarize
-from quality.queries import read_queries
-from tests.conftest import GROCERY, RUN_PREFIX, write_catalog
-
-ENCODER = "efficientnet-lite0"
+from support import ENCODER, GROCERY, RUN_PREFIX, ingest, write_catalog
+from visearch import cli
+from visearch.ingest.catalog import read_catalog
+from visearch.plugin.errors import EncoderMismatchError
+from visearch.plugin.params import SearchParams
+from visearch.plugin.query_vector import load_query_image
+from visearch.plugin.search import Searcher
+from visearch.quality.evaluate import run_eval
+from visearch.quality.metrics import ndcg_at, recall_at, reciprocal_rank, summarize
+from visearch.quality.queries import read_queries
+from visearch.vectors.adapter import AdaptedEncoder, Adapter
+from visearch.vectors.encoders import EncoderError
 
 
 def test_metrics_by_hand() -> None:
@@ -67,7 +64,7 @@ def small_grocery(tmp_path_factory) -> tuple[Path, Path]:  # noqa: ANN001
 def test_eval_matches_brute_force(os_client, encoder, small_grocery) -> None:
     catalog, query_file = small_grocery
     alias = f"{RUN_PREFIX}-eval"
-    run_ingest(os_client, read_catalog(catalog), catalog.parent, alias, ENCODER, lambda: encoder)
+    ingest(os_client, catalog, alias, encoder)
     queries = read_queries(query_file)
     report = run_eval(Searcher(os_client, alias, encoder), queries, k_max=10)
 
@@ -98,9 +95,7 @@ def test_index_built_with_one_adapter_refuses_another(os_client, encoder, small_
     catalog, query_file = small_grocery
     first, second = AdaptedEncoder(encoder, _adapter(1)), AdaptedEncoder(encoder, _adapter(2))
     alias = f"{RUN_PREFIX}-adapted"
-    summary = run_ingest(
-        os_client, read_catalog(catalog), catalog.parent, alias, first.name, lambda: first
-    )
+    summary = ingest(os_client, catalog, alias, first)
     assert summary.embedded == 12
     photo = read_queries(query_file)[0].image
     assert Searcher(os_client, alias, first).search(SearchParams(image=photo, k=3)).hits

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from opensearchpy import helpers
 
-from ingest.images import load_image
-from tests.conftest import FASHION
+from support import FASHION
+from visearch.vectors.images import load_image
 
 ARTICLE_TYPES = ("Tshirts", "Casual Shoes", "Watches", "Handbags", "Jeans", "Sunglasses")
 PER_TYPE = 8

@@ -7,6 +7,7 @@ synthetic ones (from the sku) to exercise the price range, the price stats and t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plugin.errors import (
+from support import FASHION, SEARCH_SLICE
+from visearch.plugin.errors import (
     EncoderMismatchError,
     IndexNotFoundError,
     ProductNotFoundError,
@@ -25,9 +27,8 @@ from plugin.errors import (
     UnknownFieldError,
     UnsupportedQueryError,
 )
-from plugin.params import DEFAULT_CANDIDATES, Boosts, SearchParams
-from plugin.search import Searcher
-from tests.conftest import FASHION, SEARCH_SLICE
+from visearch.plugin.params import DEFAULT_CANDIDATES, Boosts, SearchParams
+from visearch.plugin.search import Searcher, open_searcher
 
 SLICE = SEARCH_SLICE
 PUMA_TSHIRT = "10045"  # "Puma Men Heroes Party Graphic Blue Tshirts"
@@ -364,3 +365,30 @@ def test_filter_values_are_literal(searcher: Searcher) -> None:
 def test_missing_alias(os_client) -> None:  # noqa: ANN001
     with pytest.raises(IndexNotFoundError, match="no index or alias named 'test-nothing-here'"):
         Searcher(os_client, "test-nothing-here").search(SearchParams(keywords="x"))
+
+
+def test_open_searcher_reads_the_index_encoder_once(os_client, alias, encoder, monkeypatch) -> None:  # noqa: ANN001
+    calls: list[str] = []
+    send = os_client.transport.perform_request
+
+    def counting(method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(url)
+        return send(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(os_client.transport, "perform_request", counting)
+    asked: list[str] = []
+
+    def load(spec: str) -> object:
+        asked.append(spec)
+        return encoder
+
+    searcher = open_searcher(os_client, alias, load_encoder=load, default="clip:never")
+    assert asked == ["efficientnet-lite0"] and searcher.encoder is encoder
+    searcher.search(SearchParams(image=photo("10001"), k=3))
+    assert calls == [f"/{alias}/_mapping", f"/{alias}/_search"]  # the mapping is read once
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        searcher.encoder = None  # type: ignore[misc]
+    open_searcher(os_client, alias, load_encoder=load, requested="clip:asked-for")
+    assert asked[-1] == "clip:asked-for"  # what the caller asks for wins
+    keyword_only = open_searcher(os_client, alias)
+    assert keyword_only.encoder is None and keyword_only.search(SearchParams(keywords="shoe")).hits

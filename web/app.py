@@ -13,7 +13,7 @@ OpenSearch calls run in worker threads under the per-request timeout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,15 +22,15 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from plugin.search import Searcher
-from web import errors
-from web.config import ServiceConfig
-from web.context import RequestContext
-from web.errors import ApiError
-from web.intake import read_search
-from web.openapi import install_openapi
-from web.schemas import ERRORS
-from web.service import SearchService
+from visearch.plugin.search import Searcher
+from visearch.web import errors
+from visearch.web.config import ServiceConfig
+from visearch.web.context import RequestContext
+from visearch.web.errors import ApiError
+from visearch.web.intake import read_search
+from visearch.web.openapi import install_openapi
+from visearch.web.schemas import ERRORS
+from visearch.web.service import SearchService
 
 STATIC = Path(__file__).with_name("static")
 T = TypeVar("T")
@@ -72,7 +72,12 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
     app.add_middleware(RequestContext)
     errors.install(app)
     install_openapi(app)
+    _api_routes(app, service, _in_worker_thread(config))
+    _page_routes(app, service)
+    return app
 
+
+def _in_worker_thread(config: ServiceConfig) -> Callable[[Callable[[], T]], Awaitable[T]]:
     async def blocking(work: Callable[[], T]) -> T:
         """Run `work` in a worker thread; 504 once the request's time is up (the thread
         finishes in the background; its OpenSearch calls have the same timeout)."""
@@ -83,6 +88,14 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
             raise ApiError(
                 504, "timeout", f"the request took longer than {config.timeout_s:g}s"
             ) from None
+
+    return blocking
+
+
+def _api_routes(
+    app: FastAPI, service: SearchService, blocking: Callable[[Callable[[], Any]], Awaitable[Any]]
+) -> None:
+    config = service.config
 
     @app.post("/v1/search", responses=ERRORS, openapi_extra={"requestBody": SEARCH_BODY})
     async def search(request: Request) -> dict[str, Any]:
@@ -107,12 +120,7 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
         in_stock: bool | None = None,
     ) -> dict[str, Any]:
         """Facet counts (and price stats) of a browse, with optional filters."""
-        chosen: dict[str, list[str]] = {}
-        for item in filters or []:
-            name, sep, value = item.partition(":")
-            if not sep or not name or not value:
-                raise ApiError(400, "invalid_params", f"filter must be field:value, got {item!r}")
-            chosen.setdefault(name, []).append(value)
+        chosen = _filters(filters or [])
         ranges = {"price_min": price_min, "price_max": price_max, "in_stock": in_stock}
         return await blocking(lambda: service.facets(chosen, facet or [], **ranges))
 
@@ -128,6 +136,19 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
         body = {"status": "ok" if ok else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+
+def _filters(items: list[str]) -> dict[str, list[str]]:
+    """`?filter=field:value` query parameters -> field -> values."""
+    chosen: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name or not value:
+            raise ApiError(400, "invalid_params", f"filter must be field:value, got {item!r}")
+        chosen.setdefault(name, []).append(value)
+    return chosen
+
+
+def _page_routes(app: FastAPI, service: SearchService) -> None:
     @app.get("/images/{path:path}", include_in_schema=False)
     async def image(path: str) -> FileResponse:
         target = service.image_file(path)
@@ -140,4 +161,3 @@ def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastA
         return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.encoders import Encoder
+from visearch.vectors.encoders import Encoder
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -17,8 +17,7 @@ from opensearchpy.exceptions import ConnectionTimeout
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from ingest.images import BlockedURLError
-from plugin.errors import (
+from visearch.plugin.errors import (
     EncoderMismatchError,
     IndexNotFoundError,
     ProductNotFoundError,
@@ -28,7 +27,8 @@ from plugin.errors import (
     UnknownFieldError,
     UnsupportedQueryError,
 )
-from web.context import current_request_id
+from visearch.vectors.images import BlockedURLError
+from visearch.web.context import current_request_id
 
 log = logging.getLogger("visearch.web")
 

@@ -10,9 +10,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
-from web.config import MB
-from web.errors import ApiError
-from web.schemas import SearchRequest
+from visearch.web.config import MB
+from visearch.web.errors import ApiError
+from visearch.web.schemas import SearchRequest
 
 _JSON_FIELDS = ("filters", "boosts")
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")

@@ -3,13 +3,12 @@ need the real server (its own process, event loop and micro-batcher), not an in-
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,15 +25,16 @@ def serve_in_background(
     alias: str,
     flags: Sequence[str] = (),
     *,
+    environ: Mapping[str, str],
     timeout_s: float = 180.0,
 ) -> Iterator[str]:
     """Start `visearch serve --index alias [flags]`; yield its base URL once /healthz is ok.
 
-    The index's own encoder answers (VISEARCH_ENCODER is dropped), offline, and the process
-    is stopped on exit.
+    The process starts from `environ`, offline, and with the index's own encoder answering
+    (VISEARCH_ENCODER is dropped); it is stopped on exit.
     """
     env = {
-        **os.environ,
+        **environ,
         "OPENSEARCH_URL": opensearch_url,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",

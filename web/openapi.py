@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from web.schemas import SearchRequest
+from visearch.web.schemas import SearchRequest
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -4,43 +4,55 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from visearch.plugin.params import Boosts, ParamSpec, search_parameters
+
+# The request is generated from the library's one definition of the search parameters; only
+# the image travels differently: an `image` file part (multipart) or `image_url`.
+HTTP_NAMES = {"image": "image_url"}
+_IMAGE_HELP = "http(s) URL of a query image (or upload it as the `image` part of a multipart body)"
 
 
-class BoostsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    in_stock_first: bool = False
-    popularity_weight: float = 0.0
+_TYPES: dict[str, Any] = {
+    "image": str | None,
+    "text": str | None,
+    "tristate": bool | None,
+    "flag": bool,
+    "filters": dict[str, str | list[str]],
+    "names": list[str],
+}
 
 
-class SearchRequest(BaseModel):
-    """A search: any mix of image (upload or image_url), text, similar_to, keywords and
-    filters. In multipart requests the image is the `image` file part and these fields come
-    as a `params` JSON part and/or as form fields (filters, facets, boosts as JSON)."""
+def _field(spec: ParamSpec, boosts: Any = None) -> tuple[Any, Any]:
+    """The pydantic (type, default) of one search parameter (`boosts`: the nested model)."""
+    description = _IMAGE_HELP if spec.kind == "image" else spec.help
+    if spec.kind in ("filters", "names"):
+        factory = dict if spec.kind == "filters" else list
+        return _TYPES[spec.kind], Field(default_factory=factory, description=description)
+    if spec.kind == "boosts":
+        return boosts | None, Field(None, description=description)
+    if spec.kind in ("number", "integer"):
+        number = float if spec.kind == "number" else int
+        kind = number if spec.default is not None else number | None
+        return kind, Field(spec.default, description=description)
+    return _TYPES[spec.kind], Field(spec.default, description=description)
 
-    model_config = ConfigDict(extra="forbid")
 
-    image_url: str | None = Field(None, description="http(s) URL of a query image")
-    text: str | None = Field(None, description="text-to-image query (CLIP encoders only)")
-    similar_to: str | None = Field(None, description="sku: more products like this one")
-    keywords: str | None = Field(None, description="BM25 over title and description")
-    filters: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="field -> value(s): OR within a field, AND across"
-    )
-    price_min: float | None = None
-    price_max: float | None = None
-    in_stock: bool | None = None
-    facets: list[str] = Field(
-        default_factory=list, description="fields to count; a filter on one is a selection"
-    )
-    facet_size: int = 50
-    k: int = Field(20, description="page size")
-    page: int = Field(0, description="0-based page")
-    candidates: int | None = Field(None, description="candidate pool size N (default 200)")
-    min_score: float | None = Field(None, description="minimum cosine similarity, -1..1")
-    image_weight: float = 1.0
-    text_weight: float = 1.0
-    boosts: BoostsIn | None = None
+_STRICT = ConfigDict(extra="forbid")
+BoostsIn = create_model(
+    "BoostsIn", __config__=_STRICT, **{p.name: _field(p) for p in search_parameters(Boosts)}
+)
+SearchRequest = create_model(
+    "SearchRequest",
+    __config__=_STRICT,
+    __doc__=(
+        "A search: any mix of image (upload or image_url), text, similar_to, keywords and "
+        "filters. In multipart requests the image is the `image` file part and these fields "
+        "come as a `params` JSON part and/or as form fields (filters, facets, boosts as JSON)."
+    ),
+    **{HTTP_NAMES.get(p.name, p.name): _field(p, BoostsIn) for p in search_parameters()},
+)
 
 
 class ErrorDetail(BaseModel):

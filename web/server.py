@@ -7,7 +7,7 @@ import logging
 import uvicorn
 from fastapi import FastAPI
 
-from web.context import configure_logging
+from visearch.web.context import configure_logging
 
 
 def serve(app: FastAPI, host: str, port: int, *, log_level: int = logging.INFO) -> None:

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ingest.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
-from plugin.errors import SearchError
-from plugin.params import Boosts, SearchParams
-from plugin.request import check_request
-from plugin.search import Searcher
-from web.batching import BatchingEncoder
-from web.config import ServiceConfig
-from web.errors import ApiError, image_url_error
-from web.schemas import SearchRequest
+from pydantic import BaseModel
+
+from visearch.plugin.errors import SearchError
+from visearch.plugin.params import SearchParams
+from visearch.plugin.request import check_request
+from visearch.plugin.search import Searcher
+from visearch.vectors.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
+from visearch.web.batching import BatchingEncoder
+from visearch.web.config import ServiceConfig
+from visearch.web.errors import ApiError, image_url_error
 
 log = logging.getLogger("visearch.search")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"})
@@ -43,7 +44,7 @@ class SearchService:
 
     # ------------------------------------------------------------------ endpoints
 
-    def search(self, request: SearchRequest, upload: bytes | None) -> dict[str, Any]:
+    def search(self, request: BaseModel, upload: bytes | None) -> dict[str, Any]:
         started = time.perf_counter()
         if upload is not None and request.image_url:
             raise ApiError(400, "invalid_params", "give an uploaded image or image_url, not both")
@@ -169,10 +170,12 @@ class SearchService:
             raise image_url_error(error) from None
 
 
-def to_params(request: SearchRequest, image: bytes | str | None) -> SearchParams:
-    fields = request.model_dump(exclude={"image_url", "boosts", "facets"})
-    boosts = Boosts(**request.boosts.model_dump()) if request.boosts else Boosts()
-    return SearchParams(image=image, facets=tuple(request.facets), boosts=boosts, **fields)
+def to_params(request: BaseModel, image: bytes | str | None) -> SearchParams:
+    """The library's parameters from a SearchRequest (`image`: the upload or image_url)."""
+    fields = request.model_dump(exclude={"image_url"})
+    if fields.get("boosts") is None:
+        fields.pop("boosts", None)
+    return SearchParams(image=image, **fields)
 
 
 def _check_image_type(data: bytes, config: ImageLoaderConfig) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.encoders import EFFICIENTNET_LITE0, EncoderError, empty_embeddings, unit_rows
+from visearch.vectors.encoders import EFFICIENTNET_LITE0, EncoderError, empty_embeddings, unit_rows
 
 if TYPE_CHECKING:
     from PIL import Image

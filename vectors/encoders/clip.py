@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.encoders import CLIP_PREFIX, EncoderError, empty_embeddings, unit_rows
+from visearch.vectors.encoders import CLIP_PREFIX, EncoderError, empty_embeddings, unit_rows
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -21,8 +21,6 @@ __all__ = [
     "Encoder",
     "EncoderError",
     "empty_embeddings",
-    "load_encoder",
-    "resolve_device",
     "unit_rows",
 ]
 
@@ -68,31 +66,3 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     out = np.asarray(vectors, dtype=np.float32)
     out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def resolve_device(device: str | None) -> str:
-    """Pick CUDA when present so callers need not know the machine."""
-    if device is not None:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_encoder(spec: str, *, device: str | None = None, batch_size: int = 32) -> Encoder:
-    """Build the encoder named by ``spec``: ``clip:<id or path>`` or ``efficientnet-lite0``."""
-    if batch_size < 1:
-        raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
-    spec = spec.strip()
-    if spec.startswith(CLIP_PREFIX):
-        model = spec[len(CLIP_PREFIX) :].strip()
-        if not model:
-            raise EncoderError(f"encoder spec {spec!r} names no CLIP model; valid: {VALID_SPECS}")
-        from ingest.encoders.clip import ClipEncoder
-
-        return ClipEncoder(model, device=resolve_device(device), batch_size=batch_size)
-    if spec == EFFICIENTNET_LITE0:
-        from ingest.encoders.efficientnet import EfficientNetLite0Encoder
-
-        return EfficientNetLite0Encoder(device=resolve_device(device), batch_size=batch_size)
-    raise EncoderError(f"unknown encoder spec {spec!r}; valid: {VALID_SPECS}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.encoders import Encoder, EncoderError, unit_rows
+from visearch.vectors.encoders import Encoder, EncoderError, unit_rows
 
 WEIGHTS_FILE = "adapter.npz"
 META_FILE = "adapter.json"
@@ -62,11 +62,6 @@ class Adapter:
         return adapter
 
 
-def adapted_name(encoder_spec: str, adapter: Adapter | None) -> str:
-    """The name an index records for `encoder_spec` with `adapter` (no model is loaded)."""
-    return encoder_spec if adapter is None else f"{encoder_spec}+{adapter.id}"
-
-
 class AdaptedEncoder:
     """A base encoder followed by an adapter; image only (the adapter saw no text)."""
 
@@ -85,7 +80,7 @@ class AdaptedEncoder:
             )
         self.base = base
         self.adapter = adapter
-        self.name = adapted_name(base.name, adapter)
+        self.name = f"{base.name}+{adapter.id}"
         self.dim = int(adapter.weight.shape[1])
 
     def embed_images(self, images: Sequence[Any]) -> np.ndarray:

@@ -198,7 +198,7 @@ def _read_url(ref: str, config: ImageLoaderConfig, session: requests.Session | N
     if config.public_urls_only:
         if session is not None:
             raise ValueError("public_urls_only brings its own session; do not pass one")
-        from ingest.netguard import guarded_session
+        from visearch.vectors.netguard import guarded_session
 
         http = guarded_session()
     else:
@@ -221,7 +221,7 @@ def _read_url(ref: str, config: ImageLoaderConfig, session: requests.Session | N
 
 
 def _fetch_once(ref: str, config: ImageLoaderConfig, http: requests.Session) -> bytes:
-    from ingest.netguard import BlockedAddress
+    from visearch.vectors.netguard import BlockedAddress
 
     timed_out = f"timed out after {config.timeout_s:g}s"
     deadline = time.monotonic() + config.timeout_s

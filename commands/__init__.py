@@ -1,0 +1,1 @@
+"""The `visearch` subcommands: each parses, calls the library, and renders."""

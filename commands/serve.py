@@ -1,0 +1,115 @@
+"""`visearch serve`: the HTTP API and the search page, under uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from visearch.commands.options import DEFAULT_ENCODER, Settings, settings_options
+
+
+@click.command("serve")
+@settings_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--images-base",
+    envvar="VISEARCH_IMAGES_BASE",
+    metavar="DIR_OR_URL",
+    help="Where catalog images live: a directory (served under /images/, usually the "
+    "catalog's directory) or a base URL; unset: hits carry no image URL "
+    "[env VISEARCH_IMAGES_BASE].",
+)
+@click.option(
+    "--max-upload-mb", default=10.0, show_default=True, help="Largest query image (413 above)."
+)
+@click.option(
+    "--timeout-s", default=10.0, show_default=True, help="Per-request time limit (504 past it)."
+)
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="Let image_url reach loopback/private addresses (off: SSRF guard).",
+)
+@click.option(
+    "--batch-window-ms",
+    default=0.0,
+    show_default=True,
+    help="Micro-batching: wait this long for more concurrent image queries (0: take only "
+    "those already waiting).",
+)
+@click.option(
+    "--max-batch", default=16, show_default=True, help="Most images per encoder call; 1: off."
+)
+def serve_command(
+    settings: Settings,
+    host: str,
+    port: int,
+    images_base: str | None,
+    max_upload_mb: float,
+    timeout_s: float,
+    allow_private_urls: bool,
+    batch_window_ms: float,
+    max_batch: int,
+) -> None:
+    """Serve the HTTP API and the search page.
+
+    Without --encoder or VISEARCH_ENCODER, queries use the encoder the index was built with.
+
+    \b
+    Endpoints: POST /v1/search, GET /v1/products/{sku}, GET /v1/facets, GET /v1/config,
+    GET /healthz, /openapi.json and /docs; the page at /.
+
+    \b
+    Example:
+      visearch serve --index products --images-base ../shared/data/fashion --port 8080
+    """
+    from visearch.commands.messages import fix_it
+    from visearch.plugin.errors import SearchError
+    from visearch.plugin.search import open_searcher
+    from visearch.vectors.encoders import EncoderError
+    from visearch.vectors.images import ImageLoaderConfig
+    from visearch.web.app import create_app
+    from visearch.web.batching import BatchingEncoder
+    from visearch.web.server import serve
+
+    config = _config(images_base, max_upload_mb, timeout_s, allow_private_urls)
+    if max_batch < 1 or batch_window_ms < 0:
+        raise click.UsageError("--max-batch must be at least 1, --batch-window-ms not negative")
+    load = settings.encoder_loader()
+
+    def load_for_serving(spec: str):  # noqa: ANN202 - an Encoder
+        encoder = load(spec)
+        if max_batch == 1:
+            return encoder
+        return BatchingEncoder(encoder, max_batch=max_batch, window_s=batch_window_ms / 1000)
+
+    try:  # the model is loaded before serving, so the first query does not pay for it
+        searcher = open_searcher(
+            settings.client(timeout_s=timeout_s),
+            settings.index,
+            load_encoder=load_for_serving,
+            requested=settings.encoder,
+            default=DEFAULT_ENCODER,
+            image_config=ImageLoaderConfig(max_bytes=config.max_upload_bytes),
+        )
+    except (ValueError, SearchError, EncoderError) as error:
+        raise click.ClickException(fix_it(error)) from error
+    serve(create_app(searcher, config), host, port)
+
+
+def _config(images_base: str | None, max_upload_mb: float, timeout_s: float, private: bool) -> Any:
+    from visearch.web.config import MB, ServiceConfig
+
+    if max_upload_mb <= 0 or timeout_s <= 0:
+        raise click.UsageError("--max-upload-mb and --timeout-s must be positive")
+    if images_base and "://" not in images_base and not Path(images_base).is_dir():
+        raise click.UsageError(f"--images-base {images_base}: no such directory")
+    return ServiceConfig(
+        images_base=images_base,
+        max_upload_bytes=int(max_upload_mb * MB),
+        timeout_s=timeout_s,
+        allow_private_urls=private,
+    )

@@ -1,0 +1,1 @@
+"""The cluster connection shared by ingest, query and the web app (the one client factory)."""

@@ -1,0 +1,133 @@
+"""Carry out the sync plan, one decision at a time: embed, update, copy or keep, then write.
+
+Every document goes through `ingest.documents` and the bulk writer; the summary counts what
+was done. In a dry run nothing is decoded, embedded or written: the decisions are counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from visearch.ingest.bulk import BulkReport, BulkWriter
+from visearch.ingest.documents import field_update, full_document, now_iso, photos_field
+from visearch.ingest.embed import Embedded, Embedder
+from visearch.ingest.plan import Action, Decision
+from visearch.ingest.prepare import Prepared
+from visearch.ingest.records import RowError
+from visearch.ingest.reuse import StoredDocuments
+from visearch.ingest.summary import IngestSummary
+from visearch.mappings.fields import EMBEDDED_AT, PHOTOS_FIELD, VECTOR_KEY
+
+
+class Applier:
+    def __init__(
+        self,
+        summary: IngestSummary,
+        encoder_name: str,
+        *,
+        index: str,
+        embedder: Embedder | None,
+        writer: BulkWriter | None,
+        stored_documents: StoredDocuments | None,
+    ) -> None:
+        """`embedder` and `writer` are None in a dry run; `stored_documents` reads the live
+        index when the run writes a new one (rebuild), else None."""
+        self.summary = summary
+        self._encoder_name = encoder_name
+        self._index = index
+        self._embedder = embedder
+        self._writer = writer
+        self._stored = stored_documents
+
+    def apply(self, decision: Decision, in_index: bool) -> None:
+        """Carry out `decision`; `in_index`: the live index holds this sku."""
+        prepared, summary, action = decision.prepared, self.summary, decision.action
+        summary.errors.extend(prepared.photo_errors)
+        if action is Action.KEEP:
+            summary.errors.append(prepared.error or _no_key(prepared))
+        if self._writer is None:  # a dry run counts what a real run would do
+            self._count(decision)
+        elif action is Action.KEEP:
+            if in_index and self._stored is not None:
+                self._copied(self._stored.add(prepared))
+        elif action is Action.EMBED:
+            assert self._embedder is not None
+            self._embedded(self._embedder.add(prepared))
+        elif action is Action.UPDATE:
+            summary.updated += 1
+            self._write({"_op_type": "update", "doc": field_update(_product(prepared))}, prepared)
+        elif action is Action.COPY:
+            assert self._stored is not None
+            self._copied(self._stored.add(prepared))
+        else:
+            summary.unchanged += 1
+
+    def _count(self, decision: Decision) -> None:
+        counts = {
+            Action.EMBED: ("embedded", len(decision.prepared.refs)),
+            Action.UPDATE: ("updated", 1),
+            Action.COPY: ("copied", 1),
+            Action.UNCHANGED: ("unchanged", 1),
+        }
+        if decision.action in counts:
+            name, amount = counts[decision.action]
+            setattr(self.summary, name, getattr(self.summary, name) + amount)
+
+    def finish(self) -> BulkReport | None:
+        """Flush the last batches and wait for the writer; its report, or None in a dry run."""
+        if self._embedder is not None:
+            self._embedded(self._embedder.flush())
+        if self._stored is not None and self._writer is not None:
+            self._copied(self._stored.flush())
+        return self._writer.close() if self._writer is not None else None
+
+    def _embedded(self, results: list[Embedded | RowError]) -> None:
+        stamp = now_iso()
+        for result in results:
+            if isinstance(result, RowError):
+                self.summary.errors.append(result)
+                continue
+            prepared = result.prepared
+            photos = photos_field(prepared.refs, list(result.vectors))
+            source = full_document(
+                _product(prepared),
+                photos,
+                vector_key=str(prepared.key),
+                encoder=self._encoder_name,
+                embedded_at=stamp,
+            )
+            self._write({"_op_type": "index", "_source": source}, prepared)
+            self.summary.embedded += len(photos)
+
+    def _copied(self, results: list[tuple[Prepared, dict[str, Any] | None]]) -> None:
+        for prepared, old in results:
+            if prepared.error is not None:  # carry over: the stored document stays as it was
+                if old is not None:
+                    self._write({"_op_type": "index", "_source": old}, prepared)
+                continue
+            if old is None or PHOTOS_FIELD not in old:
+                reason = "vanished from the live index during the rebuild"
+                self.summary.errors.append(RowError(prepared.sku, "index", reason, prepared.line))
+                continue
+            source = full_document(
+                _product(prepared),
+                old[PHOTOS_FIELD],
+                vector_key=old[VECTOR_KEY],
+                encoder=self._encoder_name,
+                embedded_at=old.get(EMBEDDED_AT) or now_iso(),
+            )
+            self._write({"_op_type": "index", "_source": source}, prepared)
+            self.summary.copied += 1
+
+    def _write(self, action: dict[str, Any], prepared: Prepared) -> None:
+        assert self._writer is not None
+        self._writer.add({"_index": self._index, "_id": prepared.sku, **action}, prepared.line)
+
+
+def _product(prepared: Prepared) -> Any:
+    assert prepared.product is not None
+    return prepared.product
+
+
+def _no_key(prepared: Prepared) -> RowError:
+    return RowError(prepared.sku, "image", "no photo could be read", prepared.line)

@@ -1,0 +1,122 @@
+"""Prepare one product in a worker thread: read and hash its photos, decode them only if they
+must be embedded. Never raises: a bad main photo fails the product, a bad extra photo is
+reported and left out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import requests
+from PIL import Image
+
+from visearch.ingest.records import Product, RowError
+from visearch.vectors.images import ImageError, ImageLoaderConfig, decode_image, read_image_bytes
+from visearch.vectors.keys import vector_key
+
+if TYPE_CHECKING:
+    from visearch.ingest.summary import IngestSummary
+
+
+@dataclass
+class Prepared:
+    """A catalog record after preparation: the vector key of its photos, decoded pixels if it
+    needs embedding, or why it failed."""
+
+    sku: str | None
+    line: int | None
+    product: Product | None = None
+    key: str | None = None
+    refs: tuple[str, ...] = ()  # the photos that made `key` (bad extra photos are left out)
+    images: list[Image.Image] | None = None  # None: not decoded
+    error: RowError | None = None
+    photo_errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    """Where relative photo paths start, how photos are loaded, and whose vectors they feed."""
+
+    root: Path
+    config: ImageLoaderConfig
+    encoder_name: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+
+def prepare(
+    item: Product | RowError, source: PhotoSource, wants_pixels: Callable[[str, str], bool]
+) -> Prepared:
+    """`wants_pixels(sku, key)` says whether the product must be embedded (so decoded)."""
+    if isinstance(item, RowError):
+        return Prepared(item.sku, item.line, error=item)
+    product = item
+    photos: list[tuple[str, bytes]] = []
+    problems: list[RowError] = []
+    for ref in product.images:
+        try:
+            data = read_image_bytes(ref, source.root, source.config, source.session)
+            photos.append((ref, data))
+        except ImageError as error:
+            problems.append(_failure(product, error))
+    if not photos or photos[0][0] != product.image:
+        return Prepared(product.sku, product.line, product, error=problems[0])
+    key = vector_key([data for _, data in photos], source.encoder_name)
+    refs = tuple(ref for ref, _ in photos)
+    if not wants_pixels(product.sku, key):
+        return Prepared(product.sku, product.line, product, key, refs, photo_errors=problems)
+    kept: list[tuple[str, bytes, Image.Image]] = []
+    for ref, data in photos:
+        try:
+            kept.append((ref, data, decode_image(data, ref, source.config)))
+        except ImageError as error:
+            if ref == product.image:
+                return Prepared(product.sku, product.line, product, error=_failure(product, error))
+            problems.append(_failure(product, error))
+    if len(kept) < len(photos):
+        key = vector_key([data for _, data, _ in kept], source.encoder_name)
+    refs = tuple(ref for ref, _, _ in kept)
+    images = [image for _, _, image in kept]
+    return Prepared(product.sku, product.line, product, key, refs, images, None, problems)
+
+
+def _failure(product: Product, error: ImageError) -> RowError:
+    return RowError(product.sku, "image", str(error), product.line)
+
+
+def prepare_all(
+    items: Iterable[Product | RowError],
+    fn: Callable[[Product | RowError], Prepared],
+    pool: ThreadPoolExecutor,
+    window: int,
+    summary: IngestSummary,
+) -> Iterator[Prepared]:
+    """`fn` over `items` in the pool, results in catalog order, at most `window` in flight
+    (bounded memory). Time spent reading the catalog is `read`; time spent waiting for a
+    worker is `prepare_wait`."""
+    pending: deque[Future[Prepared]] = deque()
+    iterator = iter(items)
+    clock = time.perf_counter
+    while True:
+        started = clock()
+        item = next(iterator, None)
+        summary.add_time("read", clock() - started)
+        if item is None:
+            break
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield _result(pending.popleft(), summary)
+    while pending:
+        yield _result(pending.popleft(), summary)
+
+
+def _result(future: Future[Prepared], summary: IngestSummary) -> Prepared:
+    started = time.perf_counter()
+    result = future.result()
+    summary.add_time("prepare_wait", time.perf_counter() - started)
+    return result

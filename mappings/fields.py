@@ -1,0 +1,54 @@
+"""Every document field name with a fixed meaning, in one place below ingest and query.
+
+The index template (`products.json`) spells the same names; `tests/test_architecture.py`
+checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import re
+
+SKU = "sku"  # the document id, also a keyword field (hits read it from doc values)
+PHOTOS_FIELD = "photos"  # nested: one entry per photo of the product
+PHOTO_IMAGE = "image"  # inside each photo: the reference it was read from
+PHOTO_VECTOR = "vector"  # inside each photo: the knn_vector
+VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
+
+# Bookkeeping ingest writes for itself: never filters, facets or extra attributes.
+PHOTO_COUNT = "photo_count"
+ENCODER = "encoder"
+VECTOR_KEY = "vector_key"  # hash of the photos' bytes + encoder: re-embed when it changes
+DOC_HASH = "doc_hash"  # hash of every other field: partial update when it changes
+INDEXED_AT = "indexed_at"
+EMBEDDED_AT = "embedded_at"
+INTERNAL_FIELDS = (
+    PHOTOS_FIELD,
+    PHOTO_COUNT,
+    ENCODER,
+    VECTOR_KEY,
+    DOC_HASH,
+    INDEXED_AT,
+    EMBEDDED_AT,
+)
+
+# Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
+STANDARD_ATTRIBUTES = (
+    "colour",
+    "colour_group",
+    "category",
+    "subcategory",
+    "article_type",
+    "brand",
+    "gender",
+    "season",
+    "usage",
+)
+# Fields with a fixed meaning, never extra attributes. `images` holds more photos of the
+# product (separated by |), as do columns image_2, image_3, ...
+CORE_FIELDS = (
+    SKU, "image", "images", "title", "description", "price", "in_stock", "popularity",
+)  # fmt: skip
+EXTRA_IMAGE_COLUMN = re.compile(r"image_(\d+)")
+# A catalog column with one of these names is renamed `attr_<name>` (plus the old
+# single-vector field of mapping version 1).
+RESERVED_FIELDS = frozenset({*INTERNAL_FIELDS, "image_vector"})
