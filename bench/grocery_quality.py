@@ -18,62 +18,111 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
-from cli import env_opensearch_url
+from visearch.commands.options import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GROCERY = REPO_ROOT.parent / "shared" / "data" / "grocery"
 ENCODER = "efficientnet-lite0"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", type=Path, help="Use this adapter instead of training one.")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "grocery-quality")
     parser.add_argument("--plot", type=Path, default=REPO_ROOT / "docs" / "quality-recall.png")
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    from ingest.catalog import read_catalog
-    from ingest.encoders import load_encoder
-    from ingest.photos import attach_photos
-    from ingest.pipeline import run_ingest
-    from plugin.connection import make_client
-    from plugin.search import Searcher
-    from quality.adapter import AdaptedEncoder, Adapter
-    from quality.evaluate import run_eval
-    from quality.plot import plot_recall_curves
-    from quality.queries import read_queries
-    from quality.tune import TuneConfig, cached_features, read_labelled_photos, train_adapter
 
-    client = make_client(args.opensearch_url, timeout_s=120)
-    base = load_encoder(ENCODER)
-    tune_seconds = None
+def get_adapter(args: argparse.Namespace, base: Any) -> tuple[Any, float | None]:
+    """(adapter, seconds spent tuning it): `--adapter`, or one trained on gallery_natural and
+    saved under `--out`/adapter (tune seconds None when loaded)."""
+    from visearch.quality.tune import (
+        TuneConfig,
+        cached_features,
+        read_labelled_photos,
+        train_adapter,
+    )
+    from visearch.vectors.adapter import Adapter
+
     if args.adapter:
-        adapter = Adapter.load(args.adapter)
-    else:
-        started = time.perf_counter()
-        labelled = read_labelled_photos(GROCERY / "gallery_natural.csv")
-        cache = Path.home() / ".cache" / "visearch" / "features"
-        features = cached_features(base, labelled.images, cache)
-        adapter, _ = train_adapter(features, labelled.labels, TuneConfig(), base.name)
-        adapter.save(args.out / "adapter")
-        tune_seconds = round(time.perf_counter() - started, 1)
-    tuned = AdaptedEncoder(base, adapter)
+        return Adapter.load(args.adapter), None
+    started = time.perf_counter()
+    labelled = read_labelled_photos(GROCERY / "gallery_natural.csv")
+    cache = Path.home() / ".cache" / "visearch" / "features"
+    features = cached_features(base, labelled.images, cache)
+    adapter, _ = train_adapter(features, labelled.labels, TuneConfig(), base.name)
+    adapter.save(args.out / "adapter")
+    return adapter, round(time.perf_counter() - started, 1)
 
-    one_photo = read_catalog(GROCERY / "gallery.csv")
-    with_natural = attach_photos(one_photo, GROCERY / "gallery_natural.csv")
-    queries = read_queries(GROCERY / "queries.csv", split="val")
+
+def galleries() -> tuple[tuple[str, Any], ...]:
+    """(a) the one-photo gallery, (b) the gallery plus the gallery_natural photos."""
+    from visearch.ingest.catalog import CatalogSource
+
+    one_photo = CatalogSource(GROCERY / "gallery.csv")
+    with_natural = CatalogSource(GROCERY / "gallery.csv", photos=GROCERY / "gallery_natural.csv")
+    return (("a", one_photo), ("b", with_natural))
+
+
+def evaluate_runs(
+    client: Any, sources: tuple[tuple[str, Any], ...], encoders: tuple, queries: Any
+) -> list[Any]:
+    """Ingest each gallery with each (label, encoder), then `run_eval` on the queries."""
+    from visearch.ingest.pipeline import run_ingest
+    from visearch.plugin.search import Searcher
+    from visearch.quality.evaluate import run_eval
+
     runs = []
-    for gallery_name, catalog in (("a", one_photo), ("b", with_natural)):
-        for label, encoder in (("baseline", base), ("tuned", tuned)):
+    for gallery_name, catalog in sources:
+        for label, encoder in encoders:
             alias = f"bench-grocery-{gallery_name}-{label}"
-            run_ingest(client, catalog, GROCERY, alias, encoder.name, lambda e=encoder: e)
+            run_ingest(client, catalog, alias, encoder.name, lambda e=encoder: e)
             report = run_eval(
                 Searcher(client, alias, encoder), queries, label=f"({gallery_name}) {label}"
             )
             runs.append(report)
+    return runs
+
+
+def print_table(result: dict[str, Any], runs: list[Any], plot: Path) -> None:
+    queries, adapter, tune_seconds = result["queries"], result["adapter"], result["tune_seconds"]
+    print(f"{queries} val queries; adapter {adapter} (tuned in {tune_seconds} s)")
+    print(f"{'run':<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'R@20':>6} {'MRR':>6}  exact R@1")
+    for r in runs:
+        m = r.metrics
+        print(
+            f"{r.label:<16} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['recall@10']:6.3f} "
+            f"{m['recall@20']:6.3f} {m['mrr']:6.3f}  {r.exact_metrics['recall@1']:.3f}"
+        )
+    for gallery_name in ("a", "b"):
+        base_r1 = next(r for r in runs if r.label == f"({gallery_name}) baseline").metrics
+        tuned_r1 = next(r for r in runs if r.label == f"({gallery_name}) tuned").metrics
+        gain = 100 * (tuned_r1["recall@1"] - base_r1["recall@1"])
+        print(f"({gallery_name}) tuned - baseline R@1: {gain:+.1f} points")
+    print(f"curves: {plot}")
+
+
+def main() -> None:
+    args = parse_args()
+
+    from visearch.engine.connection import make_client
+    from visearch.quality.plot import plot_recall_curves
+    from visearch.quality.queries import read_queries
+    from visearch.vectors import load_encoder
+    from visearch.vectors.adapter import AdaptedEncoder
+
+    client = make_client(args.opensearch_url, timeout_s=120)
+    base = load_encoder(ENCODER)
+    adapter, tune_seconds = get_adapter(args, base)
+    tuned = AdaptedEncoder(base, adapter)
+
+    sources = galleries()
+    queries = read_queries(GROCERY / "queries.csv", split="val")
+    runs = evaluate_runs(client, sources, (("baseline", base), ("tuned", tuned)), queries)
 
     result = {
         "adapter": adapter.id,
@@ -87,20 +136,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{len(queries)} val queries; adapter {adapter.id} (tuned in {tune_seconds} s)")
-    print(f"{'run':<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'R@20':>6} {'MRR':>6}  exact R@1")
-    for r in runs:
-        m = r.metrics
-        print(
-            f"{r.label:<16} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['recall@10']:6.3f} "
-            f"{m['recall@20']:6.3f} {m['mrr']:6.3f}  {r.exact_metrics['recall@1']:.3f}"
-        )
-    for gallery_name in ("a", "b"):
-        base_r1 = next(r for r in runs if r.label == f"({gallery_name}) baseline").metrics
-        tuned_r1 = next(r for r in runs if r.label == f"({gallery_name}) tuned").metrics
-        gain = 100 * (tuned_r1["recall@1"] - base_r1["recall@1"])
-        print(f"({gallery_name}) tuned - baseline R@1: {gain:+.1f} points")
-    print(f"curves: {args.plot}")
+    print_table(result, runs, args.plot)
 
 
 if __name__ == "__main__":

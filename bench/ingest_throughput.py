@@ -16,16 +16,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from cli import env_opensearch_url
+from visearch.commands.options import env_opensearch_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `python bench/ingest_throughput.py` as well as `-m bench...`
+    sys.path.insert(0, str(REPO_ROOT))
 DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "data" / "fashion" / "catalog.csv"
 
 
-def main() -> None:
+@dataclass
+class Measured:
+    """The raw encoder passes (seconds) and the first and unchanged-rerun ingest summaries."""
+
+    encoder: str
+    products: int
+    raw_runs: list[float]
+    first: dict
+    rerun: dict
+
+    @property
+    def raw_rate(self) -> float:
+        """Images/s of the faster raw encoder pass."""
+        return self.products / min(self.raw_runs)
+
+    @property
+    def e2e_rate(self) -> float:
+        """Images/s of the first ingest, end to end."""
+        return self.first["embedded"] / self.first["seconds"]
+
+    def as_dict(self) -> dict[str, Any]:
+        first, rerun = self.first, self.rerun
+        return {
+            "encoder": self.encoder,
+            "products": self.products,
+            "raw_encoder_images_per_s": round(self.raw_rate, 2),
+            "raw_encoder_passes_s": [round(s, 2) for s in self.raw_runs],
+            "end_to_end_images_per_s": round(self.e2e_rate, 2),
+            "end_to_end_over_raw": round(self.e2e_rate / self.raw_rate, 3),
+            "first_run_s": first["seconds"],
+            "unchanged_rerun_s": rerun["seconds"],
+            "rerun_over_first": round(rerun["seconds"] / first["seconds"], 4),
+            "first_run": first,
+            "rerun": rerun,
+        }
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N products.")
@@ -36,81 +79,84 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    from ingest.catalog import read_catalog
-    from ingest.encoders import load_encoder
-    from ingest.images import load_image
-    from ingest.pipeline import IngestOptions, run_ingest
-    from plugin.connection import make_client
 
-    catalog = read_catalog(args.catalog)
-    if args.limit:
-        catalog.products[:] = catalog.products[: args.limit]
-        catalog.seen_skus.intersection_update(p.sku for p in catalog.products)
-        catalog.rows = len(catalog.products)
-    base_dir = args.catalog.resolve().parent
-    encoder = load_encoder(args.encoder, device=args.device, batch_size=args.batch_size)
-    client = make_client(args.opensearch_url, timeout_s=120)
+def raw_pass(encoder: Any, images: list[Any], batch_size: int) -> float:
+    """Seconds to embed `images` (already decoded) batch by batch."""
+    started = time.perf_counter()
+    for start in range(0, len(images), batch_size):
+        encoder.embed_images(images[start : start + batch_size])
+    return time.perf_counter() - started
+
+
+def measure(
+    args: argparse.Namespace, client: Any, encoder: Any, catalog: Any, source: Any
+) -> Measured:
+    """Raw encoder pass, first ingest from scratch, unchanged rerun, raw encoder pass again."""
+    from visearch.ingest.pipeline import IngestOptions, run_ingest
+    from visearch.vectors.images import load_image
 
     # 1. The raw encoder on the same images, decoded beforehand (not timed). It is timed
     # again after the ingest, and the faster pass counts, so machine noise can only make
     # the ratio look worse, never better.
+    base_dir = args.catalog.resolve().parent
     images = [load_image(p.image, base_dir) for p in catalog.products]
     encoder.embed_images(images[: args.batch_size])  # warm-up
-
-    def raw_pass() -> float:
-        started = time.perf_counter()
-        for start in range(0, len(images), args.batch_size):
-            encoder.embed_images(images[start : start + args.batch_size])
-        return time.perf_counter() - started
-
-    raw_runs = [raw_pass()]
+    raw_runs = [raw_pass(encoder, images, args.batch_size)]
 
     # 2. A first ingest from scratch, end to end.
     client.indices.delete(index=f"{args.alias}-v*", ignore_unavailable=True)
     options = IngestOptions(batch_size=args.batch_size, workers=args.workers)
 
     def ingest() -> dict:
-        summary = run_ingest(
-            client, catalog, base_dir, args.alias, encoder.name, lambda: encoder, options
-        )
+        summary = run_ingest(client, source, args.alias, encoder.name, lambda: encoder, options)
         return summary.as_dict()
 
     first = ingest()
     # 3. An unchanged rerun.
     rerun = ingest()
-    raw_runs.append(raw_pass())
-    raw_seconds = min(raw_runs)
+    raw_runs.append(raw_pass(encoder, images, args.batch_size))
+    return Measured(encoder.name, len(catalog.products), raw_runs, first, rerun)
 
-    n = len(catalog.products)
-    raw_rate = n / raw_seconds
-    e2e_rate = first["embedded"] / first["seconds"]
-    result = {
-        "encoder": encoder.name,
-        "products": n,
-        "raw_encoder_images_per_s": round(raw_rate, 2),
-        "raw_encoder_passes_s": [round(s, 2) for s in raw_runs],
-        "end_to_end_images_per_s": round(e2e_rate, 2),
-        "end_to_end_over_raw": round(e2e_rate / raw_rate, 3),
-        "first_run_s": first["seconds"],
-        "unchanged_rerun_s": rerun["seconds"],
-        "rerun_over_first": round(rerun["seconds"] / first["seconds"], 4),
-        "first_run": first,
-        "rerun": rerun,
-    }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    print(f"encoder {result['encoder']}, {n} products, batch {args.batch_size}")
-    passes = ", ".join(f"{s:.1f} s" for s in raw_runs)
-    print(f"raw encoder            {raw_rate:8.2f} images/s  (best of passes: {passes})")
-    print(f"end-to-end first run   {e2e_rate:8.2f} images/s  ({first['seconds']:.1f} s)")
+
+def print_result(measured: Measured, result: dict[str, Any], batch_size: int) -> None:
+    first, rerun = measured.first, measured.rerun
+    print(f"encoder {result['encoder']}, {measured.products} products, batch {batch_size}")
+    passes = ", ".join(f"{s:.1f} s" for s in measured.raw_runs)
+    print(f"raw encoder            {measured.raw_rate:8.2f} images/s  (best of passes: {passes})")
+    print(f"end-to-end first run   {measured.e2e_rate:8.2f} images/s  ({first['seconds']:.1f} s)")
     print(f"  end-to-end / raw     {result['end_to_end_over_raw']:8.3f}   (target >= 0.90)")
     print(f"unchanged rerun        {rerun['seconds']:8.2f} s")
     print(f"  rerun / first run    {result['rerun_over_first']:8.4f}   (target <= 0.03)")
     print(f"first run stages (s): {first['stage_seconds']}")
     print(f"rerun stages (s):     {rerun['stage_seconds']}")
+
+
+def main() -> None:
+    args = parse_args()
+
+    from bench.catalogs import head_catalog
+    from visearch.engine.connection import make_client
+    from visearch.ingest.catalog import CatalogSource, read_catalog
+    from visearch.vectors import load_encoder
+
+    base_dir = args.catalog.resolve().parent
+    folder = tempfile.TemporaryDirectory()
+    path = args.catalog
+    if args.limit:
+        path = head_catalog(args.catalog, args.limit, Path(folder.name) / "catalog.csv")
+    catalog = read_catalog(path)
+    source = CatalogSource(path, images_dir=base_dir)
+    encoder = load_encoder(args.encoder, device=args.device, batch_size=args.batch_size)
+    client = make_client(args.opensearch_url, timeout_s=120)
+
+    measured = measure(args, client, encoder, catalog, source)
+    result = measured.as_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print_result(measured, result, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The hub is unreachable here and no package ships CLIP weights, so tests and benc
 the real CLIP code path on random weights. The default ``CLIPConfig()`` is exactly ViT-B/32
 (512-d), so speed and memory figures match the real model; search quality does not.
 
-    python -m scripts.random_clip OUT_DIR [--tiny]
+    python -m visearch.scripts.random_clip OUT_DIR [--tiny]
 """
 
 from __future__ import annotations

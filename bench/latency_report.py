@@ -1,0 +1,96 @@
+"""The report of bench/query_latency.py: pass/fail checks of the synthetic rows against the
+targets (recall@10 >= 0.98, took and round-trip p95 <= 30 ms), and the printed tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.latency_common import FACETS, RECALL_K, STAGES, TARGET_P95_MS, TARGET_RECALL
+
+
+def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    synthetic = report.get("synthetic")
+    if not synthetic:
+        return []
+    out = []
+    size = f"{synthetic['products'] // 1000}k"
+    for s in synthetic["scenarios"]:
+        if s["filter"] == "none":
+            continue
+        name = f"{s['filter']} ({100 * s['selectivity']:.0f}%), {s['queries']}, {size}"
+        out.append(_check(f"recall@10, {name}", s["recall_at_10"], ">=", TARGET_RECALL))
+        out.append(_check(f"took p95, {name}", s["took_ms"]["p95"], "<=", TARGET_P95_MS))
+        out.append(
+            _check(f"round trip p95, {name}", s["round_trip_ms"]["p95"], "<=", TARGET_P95_MS)
+        )
+    return out
+
+
+def _check(name: str, value: float, op: str, target: float) -> dict[str, Any]:
+    ok = value >= target if op == ">=" else value <= target
+    return {"check": name, "value": value, "target": f"{op} {target:g}", "pass": ok}
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"load average before/after: {report['load_before']} / {report['load_after']}")
+    fashion = report.get("fashion")
+    if fashion:
+        _print_fashion(fashion)
+    synthetic = report.get("synthetic")
+    if synthetic:
+        _print_synthetic(synthetic)
+    if report["checks"]:
+        _print_checks(report["checks"])
+
+
+def _print_fashion(fashion: dict[str, Any]) -> None:
+    print(
+        f"\nFashion: {fashion['products']:,} products in {fashion['alias']} "
+        f"({fashion['encoder']}, {fashion['segments']} segments); {fashion['queries']} catalog "
+        f"photos as queries ({fashion['warmup']} warm-up discarded), k {fashion['k']}, pool "
+        f"{fashion['candidates']}, facets {'/'.join(FACETS)}, filter: {fashion['filter']}"
+    )
+    print(f"  {'stage':24}{'p50 ms':>9}{'p95 ms':>9}{'mean':>9}")
+    for label, attr in STAGES:
+        s = fashion["stages_ms"][attr]
+        print(f"  {label:24}{s['p50']:9.1f}{s['p95']:9.1f}{s['mean']:9.1f}")
+    print(f"  query photo is the top hit: {fashion['photo_is_top_hit']:.3f}")
+
+
+def _print_synthetic(synthetic: dict[str, Any]) -> None:
+    print(
+        f"\nSynthetic: {synthetic['products']:,} x {synthetic['dim']} in {synthetic['alias']} "
+        f"({synthetic['segments']} segment(s), HNSW m 16 ef_construction 128, lucene); "
+        f"{synthetic['queries']} perturbed-product queries per row ({synthetic['warmup']} "
+        f"warm-up discarded), k {RECALL_K}, facets {'/'.join(FACETS)}"
+    )
+    for mix, meaning in synthetic["query_mixes"].items():
+        print(f"  queries {mix!r}: {meaning}")
+    print(_HEADER)
+    for s in synthetic["scenarios"]:
+        print(_row(s))
+    if synthetic["candidates_sweep"]:
+        print("  candidates sweep (pool size N = the lucene k):")
+        for s in synthetic["candidates_sweep"]:
+            print(_row(s))
+
+
+def _print_checks(checks: list[dict[str, Any]]) -> None:
+    print(f"\n  {'check':58}{'value':>9}  {'target':10}")
+    for c in checks:
+        mark = "PASS" if c["pass"] else "FAIL"
+        print(f"  {c['check']:58}{c['value']:9.3f}  {c['target']:10}{mark}")
+
+
+_HEADER = (
+    f"  {'filter':18}{'share':>7}{'queries':>8}{'pool':>6}{'recall@10':>11}"
+    f"{'took p50':>10}{'p95':>7}{'rtrip p50':>11}{'p95':>7}"
+)
+
+
+def _row(s: dict[str, Any]) -> str:
+    return (
+        f"  {s['filter']:18}{100 * s['selectivity']:6.1f}%{s['queries']:>8}{s['candidates']:6d}"
+        f"{s['recall_at_10']:11.4f}{s['took_ms']['p50']:10.1f}{s['took_ms']['p95']:7.1f}"
+        f"{s['round_trip_ms']['p50']:11.1f}{s['round_trip_ms']['p95']:7.1f}"
+    )
