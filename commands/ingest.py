@@ -80,6 +80,22 @@ def render(data: dict[str, Any]) -> str:
     type=click.Choice(["csv", "tsv", "jsonl"]),
     help="Catalog format (default: from the file extension).",
 )
+@click.option(
+    "--images-root",
+    "image_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Another folder local images may be read from (repeatable); by default only the "
+    "catalog's folder (and the photos file's).",
+)
+@click.option(
+    "--allow-image-host",
+    "image_hosts",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Fetch image URLs from this host although it is not public, e.g. an internal "
+    "image server (repeatable); other URLs must resolve to public addresses.",
+)
 @click.option("--batch-size", default=32, show_default=True, help="Images per model batch.")
 @click.option("--workers", default=4, show_default=True, help="Image fetch/decode threads.")
 @click.option(
@@ -112,9 +128,11 @@ def render(data: dict[str, Any]) -> str:
     help="HNSW ef_construction for new indices.",
 )
 @click.option(
-    "--lock-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Lock file that keeps two runs apart (default: in the temp dir).",
+    "--lock-ttl",
+    default=60.0,
+    show_default=True,
+    help="Seconds after which the cluster lock of a run that stopped renewing it (killed) "
+    "may be taken over.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when not a tty).")
 @json_option("the summary")
@@ -136,35 +154,40 @@ def ingest_command(catalog: Path, settings: Settings, **flags: Any) -> None:
     """
     from visearch.commands.messages import fix_it
     from visearch.ingest.catalog import CatalogError
-    from visearch.ingest.lock import LockedError, default_lock_path, ingest_lock
+    from visearch.ingest.lock import LockedError
+    from visearch.ingest.summary import IngestSummary
 
     options = _options(flags)
     client = settings.client(timeout_s=60)
+    summary = IngestSummary(alias=settings.index)
     try:
         stream = _open_catalog(catalog, flags)
         spec = _encoder_spec(client, settings)
         encoder_name = _encoder_name(spec, settings)
-        lock_path = flags["lock_file"] or default_lock_path(settings.opensearch_url, settings.index)
-        with ingest_lock(lock_path), _progress(catalog, flags) as progress:
-            summary = _run(client, stream, settings, spec, encoder_name, options, progress)
-    except LockedError as error:
-        _fail(str(error), EXIT_LOCKED)
-    except CatalogError as error:
-        _fail(fix_it(error), EXIT_FATAL)
+        with _progress(catalog, flags) as progress:
+            _run(client, stream, settings, spec, encoder_name, options, progress, summary)
     except Exception as error:  # noqa: BLE001 - cron needs one clear line, not a traceback
-        _fail(f"ingest failed: {fix_it(error)}", EXIT_FATAL)
+        code = EXIT_LOCKED if isinstance(error, LockedError) else EXIT_FATAL
+        prefix = "" if isinstance(error, LockedError | CatalogError) else "ingest failed: "
+        _report(summary, flags, error=f"{prefix}{fix_it(error)}", code=code)
     _report(summary, flags)
 
 
 def _options(flags: dict[str, Any]) -> Any:
     from visearch.ingest.bulk import BulkConfig
+    from visearch.ingest.lock import LockSettings
     from visearch.ingest.pipeline import IngestOptions
 
     if min(flags["batch_size"], flags["workers"], flags["bulk_chunk_size"]) < 1:
         raise click.UsageError("--batch-size, --workers and --bulk-chunk-size must be at least 1")
     if not 0 <= flags["max_delete_fraction"] <= 1:
         raise click.UsageError("--max-delete-fraction must be between 0 and 1")
+    if flags["lock_ttl"] <= 0:
+        raise click.UsageError("--lock-ttl must be positive")
     return IngestOptions(
+        lock=LockSettings(ttl_s=flags["lock_ttl"]),
+        image_roots=tuple(flags["image_roots"]),
+        image_hosts=tuple(flags["image_hosts"]),
         rebuild=flags["rebuild"],
         dry_run=flags["dry_run"],
         batch_size=flags["batch_size"],
@@ -208,6 +231,7 @@ def _run(
     name: str,
     options: Any,
     progress: Callable[[int], None] | None,
+    summary: Any,
 ) -> Any:
     from dataclasses import replace
 
@@ -215,7 +239,7 @@ def _run(
 
     load = settings.encoder_loader(batch_size=options.batch_size)
     options = replace(options, progress=progress)
-    return run_ingest(client, stream, settings.index, name, lambda: load(spec), options)
+    return run_ingest(client, stream, settings.index, name, lambda: load(spec), options, summary)
 
 
 def _progress(catalog: Path, flags: dict[str, Any]) -> Any:
@@ -246,16 +270,25 @@ class _Bar:
         self._bar.close()
 
 
-def _report(summary: Any, flags: dict[str, Any]) -> None:
+def _report(summary: Any, flags: dict[str, Any], error: str | None = None, code: int = 0) -> None:
+    """The summary (with `error` when the run failed), the error report and the exit code:
+    written whatever happened, so cron always leaves a record."""
     data = summary.as_dict()
+    if error is not None:
+        data["error"] = error
     if flags["report_path"] is not None:
         with flags["report_path"].open("w", encoding="utf-8") as handle:
-            for error in summary.errors:
-                handle.write(json.dumps(error.as_dict(), ensure_ascii=False) + "\n")
+            for row in summary.errors:
+                handle.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
         data["report"] = str(flags["report_path"])
     if flags["summary_path"] is not None:
         flags["summary_path"].write_text(json.dumps(data, indent=2) + "\n")
-    click.echo(json.dumps(data, indent=2) if flags["as_json"] else render(data))
+    if flags["as_json"]:
+        click.echo(json.dumps(data, indent=2))
+    elif error is None:
+        click.echo(render(data))
+    if error is not None:
+        _fail(error, code)
     if summary.deletions_refused:
         sys.exit(EXIT_DELETE_REFUSED)
     if summary.failed:

@@ -35,7 +35,10 @@ def fix_it(error: Exception) -> str:
         case ConcreteIndexError():
             return f"{error}. Pick another --index, or reindex that data under a versioned name"
         case SplitAliasError():
-            return f"{error}. Point the alias at one index (POST _aliases), then rerun"
+            return (
+                f"{error}. Rerun with --rebuild: its swap leaves one index behind the alias "
+                "(its vectors are copied from the newest one)"
+            )
         case AdapterNeededError():
             return f"{error}: pass --adapter with the folder `visearch tune` wrote it to"
     return str(error)

@@ -37,10 +37,12 @@ class Settings:
     adapter: Path | None = None
     device: str | None = None
 
-    def client(self, timeout_s: float = 30.0) -> Any:
+    def client(self, timeout_s: float = 30.0, connect_timeout_s: float | None = None) -> Any:
         from visearch.engine.connection import make_client
 
-        return make_client(self.opensearch_url, timeout_s=timeout_s)
+        return make_client(
+            self.opensearch_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+        )
 
     def encoder_loader(self, *, batch_size: int = 32) -> Callable[[str], Any]:
         """spec -> the encoder, with this command's adapter and device."""
@@ -52,6 +54,15 @@ class Settings:
             )
 
         return load
+
+
+def _index_name(_: click.Context, __: click.Parameter, value: str) -> str:
+    from visearch.engine.names import check_index_name
+
+    try:
+        return check_index_name(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def opensearch_url_option(command: Command) -> Command:
@@ -84,6 +95,7 @@ def settings_options(command: Command) -> Command:
         envvar="VISEARCH_INDEX",
         default=DEFAULT_INDEX,
         show_default=True,
+        callback=_index_name,
         help="The alias queries and ingest use [env VISEARCH_INDEX].",
     )
     @click.option(

@@ -43,6 +43,27 @@ from visearch.commands.options import DEFAULT_ENCODER, Settings, settings_option
 @click.option(
     "--max-batch", default=16, show_default=True, help="Most images per encoder call; 1: off."
 )
+@click.option(
+    "--image-workers",
+    default=4,
+    show_default=True,
+    help="Image searches decoded and encoded at once; more get 503 with Retry-After.",
+)
+@click.option(
+    "--max-query-mpx",
+    default=16.0,
+    show_default=True,
+    help="Largest query image in megapixels (ingest allows 40).",
+)
+@click.option(
+    "--header-timeout-s", default=10.0, show_default=True, help="Time to send request headers."
+)
+@click.option(
+    "--body-timeout-s", default=10.0, show_default=True, help="Time to send a request body (408)."
+)
+@click.option(
+    "--max-connections", default=256, show_default=True, help="Open connections (503 beyond)."
+)
 def serve_command(
     settings: Settings,
     host: str,
@@ -53,6 +74,7 @@ def serve_command(
     allow_private_urls: bool,
     batch_window_ms: float,
     max_batch: int,
+    **limits: float,
 ) -> None:
     """Serve the HTTP API and the search page.
 
@@ -67,49 +89,79 @@ def serve_command(
       visearch serve --index products --images-base ../shared/data/fashion --port 8080
     """
     from visearch.commands.messages import fix_it
-    from visearch.plugin.errors import SearchError
-    from visearch.plugin.search import open_searcher
-    from visearch.vectors.encoders import EncoderError
-    from visearch.vectors.images import ImageLoaderConfig
     from visearch.web.app import create_app
-    from visearch.web.batching import BatchingEncoder
     from visearch.web.server import serve
 
-    config = _config(images_base, max_upload_mb, timeout_s, allow_private_urls)
+    config = _config(images_base, max_upload_mb, timeout_s, allow_private_urls, limits)
     if max_batch < 1 or batch_window_ms < 0:
         raise click.UsageError("--max-batch must be at least 1, --batch-window-ms not negative")
+    # While OpenSearch is down the service starts anyway, reports unhealthy and connects (and
+    # loads the index's encoder) when the cluster answers; otherwise the model is loaded
+    # before the port opens, so the first query does not pay for it.
+    backend = _backend(settings, config, max_batch, batch_window_ms / 1000)
+    app = create_app(backend, config)
+    if backend.fatal is not None:
+        raise click.ClickException(fix_it(backend.fatal))
+    serve(app, host, port, config)
+
+
+def _backend(settings: Settings, config: Any, max_batch: int, window_s: float) -> Any:
+    """The service's hold on the cluster: it opens the Searcher (index encoder, micro-batched)
+    when it can."""
+    from visearch.plugin.search import open_searcher
+    from visearch.vectors.images import ImageLoaderConfig
+    from visearch.web.backend import Backend
+    from visearch.web.batching import BatchingEncoder
+
     load = settings.encoder_loader()
 
-    def load_for_serving(spec: str):  # noqa: ANN202 - an Encoder
+    def load_for_serving(spec: str) -> Any:
         encoder = load(spec)
         if max_batch == 1:
             return encoder
-        return BatchingEncoder(encoder, max_batch=max_batch, window_s=batch_window_ms / 1000)
+        return BatchingEncoder(encoder, max_batch=max_batch, window_s=window_s)
 
-    try:  # the model is loaded before serving, so the first query does not pay for it
-        searcher = open_searcher(
-            settings.client(timeout_s=timeout_s),
+    client = settings.client(timeout_s=config.timeout_s, connect_timeout_s=2.0)
+    images = ImageLoaderConfig(
+        max_bytes=config.max_upload_bytes, max_pixels=config.max_query_pixels
+    )
+
+    def connect() -> Any:
+        return open_searcher(
+            client,
             settings.index,
             load_encoder=load_for_serving,
             requested=settings.encoder,
             default=DEFAULT_ENCODER,
-            image_config=ImageLoaderConfig(max_bytes=config.max_upload_bytes),
+            image_config=images,
         )
-    except (ValueError, SearchError, EncoderError) as error:
-        raise click.ClickException(fix_it(error)) from error
-    serve(create_app(searcher, config), host, port)
+
+    return Backend(connect, client)
 
 
-def _config(images_base: str | None, max_upload_mb: float, timeout_s: float, private: bool) -> Any:
+def _config(
+    images_base: str | None,
+    max_upload_mb: float,
+    timeout_s: float,
+    private: bool,
+    limits: dict[str, float],
+) -> Any:
     from visearch.web.config import MB, ServiceConfig
 
-    if max_upload_mb <= 0 or timeout_s <= 0:
-        raise click.UsageError("--max-upload-mb and --timeout-s must be positive")
     if images_base and "://" not in images_base and not Path(images_base).is_dir():
         raise click.UsageError(f"--images-base {images_base}: no such directory")
-    return ServiceConfig(
-        images_base=images_base,
-        max_upload_bytes=int(max_upload_mb * MB),
-        timeout_s=timeout_s,
-        allow_private_urls=private,
-    )
+    try:
+        return ServiceConfig(
+            images_base=images_base,
+            max_upload_bytes=int(max_upload_mb * MB),
+            timeout_s=timeout_s,
+            allow_private_urls=private,
+            max_query_pixels=int(limits["max_query_mpx"] * 1_000_000),
+            image_workers=int(limits["image_workers"]),
+            header_timeout_s=limits["header_timeout_s"],
+            body_timeout_s=limits["body_timeout_s"],
+            max_connections=int(limits["max_connections"]),
+        )
+    except ValueError as error:
+        message = f"sizes, worker counts and timeouts must be positive ({error})"
+        raise click.UsageError(message) from None

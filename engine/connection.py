@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from opensearchpy import OpenSearch
 from opensearchpy.serializer import JSONSerializer
+from urllib3 import Timeout
 
 
 class FastJSONSerializer(JSONSerializer):
@@ -26,8 +27,18 @@ class FastJSONSerializer(JSONSerializer):
             return super().dumps(data)
 
 
-def make_client(url: str, *, timeout_s: float = 30.0, verify_certs: bool = True) -> OpenSearch:
-    """A client for `url`; user:password in the URL becomes basic auth."""
+def make_client(
+    url: str,
+    *,
+    timeout_s: float = 30.0,
+    connect_timeout_s: float | None = None,
+    verify_certs: bool = True,
+) -> OpenSearch:
+    """A client for `url`; user:password in the URL becomes basic auth.
+
+    `timeout_s` bounds each request's read, `connect_timeout_s` (default the same) the
+    connection. The client itself never retries: retries belong to the caller (the bulk
+    writer has its one retry layer; a search fails fast)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"OpenSearch URL must look like http(s)://host:port, got {url!r}")
@@ -45,7 +56,8 @@ def make_client(url: str, *, timeout_s: float = 30.0, verify_certs: bool = True)
         use_ssl=parts.scheme == "https",
         verify_certs=verify_certs,
         ssl_show_warn=verify_certs,
-        timeout=timeout_s,
+        timeout=Timeout(connect=connect_timeout_s or timeout_s, read=timeout_s),
+        max_retries=0,
         serializer=FastJSONSerializer(),
         # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
         # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.

@@ -63,11 +63,14 @@ def indices_of(client: Any, alias: str) -> list[str]:
     return sorted(client.indices.get_alias(name=alias))
 
 
-def current_index(client: Any, alias: str) -> str | None:
+def current_index(client: Any, alias: str, *, repair: bool = False) -> str | None:
+    """The one index behind `alias` (None before the first build). An alias on several
+    indices is refused, or with `repair` (a rebuild, whose swap leaves exactly one behind the
+    alias) the newest of them is taken as the live one."""
     indices = indices_of(client, alias)
-    if len(indices) > 1:
+    if len(indices) > 1 and not repair:
         raise SplitAliasError(alias, indices)
-    return indices[0] if indices else None
+    return max(indices) if indices else None  # versioned names sort by their timestamp
 
 
 def create_index(client: Any, alias: str) -> str:
@@ -83,14 +86,19 @@ def point_alias(client: Any, alias: str, index: str) -> None:
 
 
 def swap(client: Any, alias: str, new_index: str, old_index: str | None) -> list[str]:
-    """Atomically move `alias` to `new_index`; keep `old_index` as previous; drop the rest.
+    """In one `_aliases` call, point `alias` at `new_index` alone: it is removed from every
+    index that holds it (a doubled alias is repaired here); `old_index` is kept as previous.
 
     Returns the indices deleted (the index that was previous before this swap).
     """
     actions: list[dict[str, Any]] = [{"add": {"index": new_index, "alias": alias}}]
+    actions += [
+        {"remove": {"index": index, "alias": alias}}
+        for index in indices_of(client, alias)
+        if index != new_index
+    ]
     stale = []
     if old_index:
-        actions.append({"remove": {"index": old_index, "alias": alias}})
         actions.append({"add": {"index": old_index, "alias": previous_alias(alias)}})
         if client.indices.exists_alias(name=previous_alias(alias)):
             stale = [

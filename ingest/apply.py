@@ -6,17 +6,22 @@ was done. In a dry run nothing is decoded, embedded or written: the decisions ar
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
+from visearch.ingest.aliases import Target
 from visearch.ingest.bulk import BulkReport, BulkWriter
 from visearch.ingest.documents import field_update, full_document, now_iso, photos_field
-from visearch.ingest.embed import Embedded, Embedder
+from visearch.ingest.embed import Embedded, Embedder, LazyEncoder
 from visearch.ingest.plan import Action, Decision
 from visearch.ingest.prepare import Prepared
 from visearch.ingest.records import RowError
 from visearch.ingest.reuse import StoredDocuments
 from visearch.ingest.summary import IngestSummary
 from visearch.mappings.fields import EMBEDDED_AT, PHOTOS_FIELD, VECTOR_KEY
+
+if TYPE_CHECKING:
+    from visearch.ingest.pipeline import IngestOptions
 
 
 class Applier:
@@ -81,6 +86,12 @@ class Applier:
             self._copied(self._stored.flush())
         return self._writer.close() if self._writer is not None else None
 
+    def abort(self) -> None:
+        """The run failed: write what is buffered (those documents are whole) and stop."""
+        if self._writer is not None:
+            with suppress(Exception):  # the run's own error is the one to report
+                self._writer.close()
+
     def _embedded(self, results: list[Embedded | RowError]) -> None:
         stamp = now_iso()
         for result in results:
@@ -131,3 +142,28 @@ def _product(prepared: Prepared) -> Any:
 
 def _no_key(prepared: Prepared) -> RowError:
     return RowError(prepared.sku, "image", "no photo could be read", prepared.line)
+
+
+def make_applier(
+    client: Any,
+    target: Target,
+    encoder: LazyEncoder,
+    encoder_name: str,
+    options: IngestOptions,
+    summary: IngestSummary,
+) -> Applier:
+    """The applier for a run: counting only (dry run), or embedding, copying and writing."""
+    if options.dry_run:
+        return Applier(summary, encoder_name, index=target.index, embedder=None, writer=None,
+                       stored_documents=None)  # fmt: skip
+    reuse = None
+    if target.new_index and target.live is not None:
+        reuse = StoredDocuments(client, target.live, summary)
+    return Applier(
+        summary,
+        encoder_name,
+        index=target.index,
+        embedder=Embedder(encoder, options.batch_size, summary),
+        writer=BulkWriter(client, options.bulk),
+        stored_documents=reuse,
+    )

@@ -14,19 +14,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from visearch.engine.names import check_index_name
 from visearch.ingest import aliases
-from visearch.ingest.apply import Applier
-from visearch.ingest.bulk import BulkConfig, BulkWriter
+from visearch.ingest.apply import Applier, make_applier
+from visearch.ingest.bulk import BulkConfig
 from visearch.ingest.catalog import CatalogSource, CatalogStream, open_catalog
-from visearch.ingest.embed import Embedder, LazyEncoder
-from visearch.ingest.errors import EncoderMismatchError
+from visearch.ingest.embed import LazyEncoder
 from visearch.ingest.finish import finish, record_bulk
+from visearch.ingest.lock import ClusterLock, LockSettings, cluster_lock
 from visearch.ingest.plan import decide, needs_embedding, plan_deletes
 from visearch.ingest.prepare import PhotoSource, prepare, prepare_all
-from visearch.ingest.reuse import StoredDocuments
-from visearch.ingest.stored import load_stored, recorded_encoder
+from visearch.ingest.stored import Stored, check_recorded_encoder, load_stored
 from visearch.ingest.summary import IngestSummary
 from visearch.mappings.install import IndexSpec
 from visearch.vectors.encoders import Encoder
@@ -47,6 +48,11 @@ class IngestOptions:
     bulk: BulkConfig = field(default_factory=BulkConfig)
     progress: Callable[[int], None] | None = None
     """Called with 1 after each catalog record (a progress bar on a terminal)."""
+    lock: LockSettings = field(default_factory=LockSettings)
+    image_roots: tuple[Path, ...] = ()
+    """Folders beyond the catalog's own that local images may be read from."""
+    image_hosts: tuple[str, ...] = ()
+    """Hosts (name or name:port) images may be fetched from although they are not public."""
 
 
 def run_ingest(
@@ -56,47 +62,57 @@ def run_ingest(
     encoder_name: str,
     load_encoder: Callable[[], Encoder],
     options: IngestOptions | None = None,
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
-    """Bring the alias in line with the catalog; see the module docstring."""
+    """Bring the alias in line with the catalog; see the module docstring.
+
+    The run fills `summary` (a new one when None) as it goes, so a caller that passes its own
+    still has the counts and row errors of a run that failed. A real run holds the alias's
+    cluster lock (`ingest.lock`) throughout; a dry run takes no lock.
+    """
     options = options or IngestOptions()
+    check_index_name(alias)
+    summary = summary or IngestSummary(alias=alias)
+    summary.rebuild, summary.dry_run = options.rebuild, options.dry_run
     started = time.perf_counter()
-    stream = catalog if isinstance(catalog, CatalogStream) else open_catalog(catalog)
-    summary = IngestSummary(alias=alias, rebuild=options.rebuild, dry_run=options.dry_run)
+    try:
+        stream = catalog if isinstance(catalog, CatalogStream) else open_catalog(catalog)
+        if options.dry_run:
+            _run(client, stream, encoder_name, load_encoder, options, summary, None)
+        else:
+            with cluster_lock(client, alias, options.lock) as lock:
+                _run(client, stream, encoder_name, load_encoder, options, summary, lock)
+    finally:
+        summary.failed = len(summary.errors)
+        summary.seconds = time.perf_counter() - started
+        summary.rounded()
+    return summary
+
+
+def _run(
+    client: Any,
+    stream: CatalogStream,
+    encoder_name: str,
+    load_encoder: Callable[[], Encoder],
+    options: IngestOptions,
+    summary: IngestSummary,
+    lock: ClusterLock | None,
+) -> None:
+    alias = summary.alias
     encoder = LazyEncoder(load_encoder, summary)
     with summary.timed("load_state"):
-        live = aliases.current_index(client, alias)
+        live = aliases.current_index(client, alias, repair=options.rebuild)
         if live is not None and not options.rebuild:
-            _check_encoder(client, live, encoder_name)
+            check_recorded_encoder(client, live, encoder_name)
         stored = load_stored(client, live) if live is not None else {}
-    target = _target(
-        client, alias, live, options, lambda: _spec(alias, encoder, encoder_name, options)
-    )
+    spec = lambda: _spec(alias, encoder, encoder_name, options)  # noqa: E731
+    target = _target(client, alias, live, options, spec)
     summary.index = target.index
-    applier = _applier(client, target, encoder, encoder_name, options, summary)
-    photos = PhotoSource(stream.source.image_root, options.images, encoder_name)
-
-    def wants_pixels(sku: str, key: str) -> bool:
-        return not options.dry_run and needs_embedding(stored.get(sku), key)
-
-    seen: set[str] = set()  # stored skus the catalog still names
-    try:
-        with ThreadPoolExecutor(options.workers, thread_name_prefix="image") as pool:
-            window = options.workers * options.batch_size * 2
-            work = prepare_all(
-                stream, lambda i: prepare(i, photos, wants_pixels), pool, window, summary
-            )
-            for prepared in work:
-                in_index = prepared.sku in stored
-                if in_index:
-                    seen.add(str(prepared.sku))
-                decision = decide(prepared, stored.get(str(prepared.sku)), rebuild=target.new_index)
-                applier.apply(decision, in_index)
-                if options.progress is not None:
-                    options.progress(1)
-    finally:
-        report = applier.finish()
+    applier = make_applier(client, target, encoder, encoder_name, options, summary)
+    photos = PhotoSource.guarded(stream.source, options.images, encoder_name,
+                                 roots=options.image_roots, hosts=options.image_hosts)  # fmt: skip
+    seen = _apply_catalog(stream, stored, photos, target, applier, options, summary)
     summary.read = stream.rows
-    record_bulk(summary, report)
     deletes = plan_deletes(
         stored,
         seen,
@@ -104,17 +120,45 @@ def run_ingest(
         max_fraction=options.max_delete_fraction,
         force=options.force_delete,
     )
+    if lock is not None:
+        lock.check()  # never swap or delete on a lock another run may hold now
     with summary.timed("finish"):
         finish(client, target, deletes, summary, bulk=options.bulk, dry_run=options.dry_run)
-    summary.failed = len(summary.errors)
-    summary.seconds = time.perf_counter() - started
-    return summary.rounded()
 
 
-def _check_encoder(client: Any, index: str, encoder_name: str) -> None:
-    recorded = recorded_encoder(client, index)
-    if recorded is not None and recorded != encoder_name:
-        raise EncoderMismatchError(index, recorded, encoder_name)
+def _apply_catalog(
+    stream: CatalogStream,
+    stored: dict[str, Stored],
+    photos: PhotoSource,
+    target: aliases.Target,
+    applier: Applier,
+    options: IngestOptions,
+    summary: IngestSummary,
+) -> set[str]:
+    """Prepare, plan and apply every record; the stored skus the catalog still names."""
+
+    def wants_pixels(sku: str, key: str) -> bool:
+        return not options.dry_run and needs_embedding(stored.get(sku), key)
+
+    seen: set[str] = set()
+    try:
+        with ThreadPoolExecutor(options.workers, thread_name_prefix="image") as pool:
+            window = options.workers * options.batch_size * 2
+            work = prepare_all(
+                stream, lambda i: prepare(i, photos, wants_pixels), pool, window, summary
+            )
+            for prepared in work:
+                held = stored.get(prepared.sku) if prepared.sku else None
+                if held is not None:
+                    seen.add(str(prepared.sku))
+                applier.apply(decide(prepared, held, rebuild=target.new_index), held is not None)
+                if options.progress is not None:
+                    options.progress(1)
+    except BaseException:
+        applier.abort()  # what is already buffered is written; nothing more is embedded
+        raise
+    record_bulk(summary, applier.finish())
+    return seen
 
 
 def _spec(alias: str, encoder: LazyEncoder, encoder_name: str, options: IngestOptions) -> IndexSpec:
@@ -129,27 +173,3 @@ def _target(
         index = live if live is not None and not options.rebuild else aliases.new_index_name(alias)
         return aliases.Target(alias, live, index)
     return aliases.open_target(client, alias, live, options.rebuild, spec)
-
-
-def _applier(
-    client: Any,
-    target: aliases.Target,
-    encoder: LazyEncoder,
-    encoder_name: str,
-    options: IngestOptions,
-    summary: IngestSummary,
-) -> Applier:
-    if options.dry_run:
-        return Applier(summary, encoder_name, index=target.index, embedder=None, writer=None,
-                       stored_documents=None)  # fmt: skip
-    reuse = None
-    if target.new_index and target.live is not None:
-        reuse = StoredDocuments(client, target.live, summary)
-    return Applier(
-        summary,
-        encoder_name,
-        index=target.index,
-        embedder=Embedder(encoder, options.batch_size, summary),
-        writer=BulkWriter(client, options.bulk),
-        stored_documents=reuse,
-    )

@@ -5,20 +5,23 @@ reported and left out.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
 from PIL import Image
 
+from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.records import Product, RowError
 from visearch.vectors.images import ImageError, ImageLoaderConfig, decode_image, read_image_bytes
 from visearch.vectors.keys import vector_key
+from visearch.vectors.netguard import GuardedSession
 
 if TYPE_CHECKING:
     from visearch.ingest.summary import IngestSummary
@@ -47,6 +50,29 @@ class PhotoSource:
     config: ImageLoaderConfig
     encoder_name: str
     session: requests.Session = field(default_factory=requests.Session)
+
+    @classmethod
+    def guarded(
+        cls,
+        catalog: CatalogSource,
+        config: ImageLoaderConfig,
+        encoder_name: str,
+        *,
+        roots: Sequence[Path] = (),
+        hosts: Sequence[str] = (),
+    ) -> PhotoSource:
+        """What a catalog may name: local files inside its own folder, its photos file's
+        folder and `roots` (symlinks followed), and URLs of public hosts or of `hosts`."""
+        folders = [catalog.image_root, *(Path(root) for root in roots)]
+        if catalog.photos is not None:
+            folders.append(Path(catalog.photos).parent)
+        limits = replace(
+            config,
+            local_roots=tuple(Path(os.path.realpath(folder)) for folder in folders),
+            public_urls_only=True,
+            allowed_hosts=tuple(hosts),
+        )
+        return cls(catalog.image_root, limits, encoder_name, GuardedSession(hosts))
 
 
 def prepare(
@@ -95,28 +121,41 @@ def prepare_all(
     pool: ThreadPoolExecutor,
     window: int,
     summary: IngestSummary,
+    chunk: int = 16,
 ) -> Iterator[Prepared]:
-    """`fn` over `items` in the pool, results in catalog order, at most `window` in flight
-    (bounded memory). Time spent reading the catalog is `read`; time spent waiting for a
-    worker is `prepare_wait`."""
-    pending: deque[Future[Prepared]] = deque()
+    """`fn` over `items` in the pool, results in catalog order, at most about `window` in
+    flight (bounded memory). Items go to the workers `chunk` at a time: one hand-over per
+    product cost more than reading its photo. Time spent reading the catalog is `read`; time
+    spent waiting for a worker is `prepare_wait`."""
+    pending: deque[Future[list[Prepared]]] = deque()
     iterator = iter(items)
     clock = time.perf_counter
+    batch: list[Product | RowError] = []
     while True:
         started = clock()
         item = next(iterator, None)
         summary.add_time("read", clock() - started)
+        if item is not None:
+            batch.append(item)
+            if len(batch) < chunk:
+                continue
+        if batch:
+            pending.append(pool.submit(_each, fn, batch))
+            batch = []
         if item is None:
             break
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield _result(pending.popleft(), summary)
+        if len(pending) * chunk >= window:
+            yield from _results(pending.popleft(), summary)
     while pending:
-        yield _result(pending.popleft(), summary)
+        yield from _results(pending.popleft(), summary)
 
 
-def _result(future: Future[Prepared], summary: IngestSummary) -> Prepared:
+def _each(fn: Callable[[Product | RowError], Prepared], batch: list) -> list[Prepared]:
+    return [fn(item) for item in batch]
+
+
+def _results(future: Future[list[Prepared]], summary: IngestSummary) -> list[Prepared]:
     started = time.perf_counter()
-    result = future.result()
+    results = future.result()
     summary.add_time("prepare_wait", time.perf_counter() - started)
-    return result
+    return results

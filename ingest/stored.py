@@ -13,6 +13,7 @@ from typing import Any
 from opensearchpy import helpers
 
 from visearch.ingest.aliases import current_index
+from visearch.ingest.errors import EncoderMismatchError
 from visearch.mappings.fields import DOC_HASH, VECTOR_FIELD, VECTOR_KEY
 
 
@@ -66,3 +67,10 @@ def alias_encoder(client: Any, alias: str) -> str | None:
     """The encoder the index behind `alias` records; None when there is no index yet."""
     live = current_index(client, alias)
     return recorded_encoder(client, live) if live is not None else None
+
+
+def check_recorded_encoder(client: Any, index: str, encoder_name: str) -> None:
+    """Vectors of two encoders cannot share an index: refuse another one than it records."""
+    recorded = recorded_encoder(client, index)
+    if recorded is not None and recorded != encoder_name:
+        raise EncoderMismatchError(index, recorded, encoder_name)

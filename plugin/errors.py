@@ -18,6 +18,15 @@ class InvalidParamsError(SearchError, ValueError):
     """A parameter, or a combination of parameters, that no search can satisfy."""
 
 
+class LimitExceededError(InvalidParamsError):
+    """A parameter is larger than a search may be (it would fail in the cluster, or cost
+    more than any shopper needs): `name`, the `limit` and what was `given`."""
+
+    def __init__(self, name: str, limit: int, given: int, what: str) -> None:
+        self.name, self.limit, self.given = name, limit, given
+        super().__init__(f"{name} has {given} {what}; at most {limit} are allowed")
+
+
 class UnknownFieldError(InvalidParamsError):
     """A filter or facet names a field the index has no keyword attribute for."""
 
@@ -75,6 +84,10 @@ class IndexNotFoundError(SearchError):
     def __init__(self, alias: str) -> None:
         self.alias = alias
         super().__init__(f"no index or alias named {alias!r}; run an ingest into it first")
+
+
+class SearchTimeoutError(SearchError):
+    """The caller's deadline passed; the search stopped between two stages."""
 
 
 class SearchBackendError(SearchError):

@@ -17,13 +17,21 @@ from typing import Any, Literal, Union
 
 from PIL import Image
 
-from visearch.plugin.errors import InvalidParamsError
+from visearch.plugin.errors import InvalidParamsError, LimitExceededError
 
 MAX_CANDIDATES = 10_000
 """The k-NN plugin's largest k, and the index template's max_result_window."""
 DEFAULT_CANDIDATES = 200
 """N when the caller gives none: fixed, so every page of one query ranks the same pool."""
 MAX_FACET_SIZE = 1_000
+# Limits checked before the cluster sees a request: past them a search fails there (too many
+# clauses or terms) or costs more than any shopper's query needs.
+MAX_KEYWORD_WORDS = 64
+MAX_TEXT_CHARS = 1_000
+MAX_FILTER_FIELDS = 32
+MAX_FILTER_VALUES = 1_024  # across all filters
+MAX_VALUE_CHARS = 256  # keyword fields index values up to 256 characters
+MAX_FACETS = 32
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 - a runtime alias
 FilterInput = Mapping[str, "str | int | Sequence[str | int]"]
@@ -146,6 +154,7 @@ class SearchParams:
         self._check_image()
         self._check_weights()
         self._check_numbers()
+        self._check_limits()
         self._check_combinations()
 
     # ------------------------------------------------------------------ derived
@@ -249,6 +258,28 @@ class SearchParams:
             raise InvalidParamsError(f"min_score is a cosine similarity in -1..1, got {score!r}")
         if not isinstance(self.boosts, Boosts):
             raise InvalidParamsError("boosts must be a Boosts or a mapping of its fields")
+
+    def _check_limits(self) -> None:
+        words = len(set((self.keywords or "").lower().split()))
+        if words > MAX_KEYWORD_WORDS:
+            raise LimitExceededError("keywords", MAX_KEYWORD_WORDS, words, "distinct words")
+        for name in ("text", "keywords", "similar_to"):
+            value = getattr(self, name)
+            if value is not None and len(value) > MAX_TEXT_CHARS:
+                raise LimitExceededError(name, MAX_TEXT_CHARS, len(value), "characters")
+        if len(self.filters) > MAX_FILTER_FIELDS:
+            raise LimitExceededError("filters", MAX_FILTER_FIELDS, len(self.filters), "fields")
+        values = sum(len(v) for v in self.filters.values())
+        if values > MAX_FILTER_VALUES:
+            raise LimitExceededError("filters", MAX_FILTER_VALUES, values, "values")
+        longest = max((len(v) for vs in self.filters.values() for v in vs), default=0)
+        if longest > MAX_VALUE_CHARS:
+            raise LimitExceededError("filter value", MAX_VALUE_CHARS, longest, "characters")
+        if len(self.facets) > MAX_FACETS:
+            raise LimitExceededError("facets", MAX_FACETS, len(self.facets), "fields")
+        longest_name = max((len(n) for n in (*self.filters, *self.facets)), default=0)
+        if longest_name > MAX_VALUE_CHARS:
+            raise LimitExceededError("field name", MAX_VALUE_CHARS, longest_name, "characters")
 
     def _check_combinations(self) -> None:
         # Facets alone browse the whole catalog: the counts are the answer (a shop's landing page).

@@ -24,6 +24,7 @@ from visearch.plugin.errors import (
     IndexNotFoundError,
     ProductNotFoundError,
     SearchBackendError,
+    SearchTimeoutError,
     UnsupportedQueryError,
 )
 from visearch.plugin.params import SearchParams
@@ -86,6 +87,11 @@ class Searcher:
     def schema(self) -> IndexSchema:
         return self._schema[0] if self._schema else self.refresh_schema()
 
+    @property
+    def known_schema(self) -> IndexSchema | None:
+        """The mapping read last, without a request (None if none was read yet)."""
+        return self._schema[0] if self._schema else None
+
     def refresh_schema(self) -> IndexSchema:
         """Read the alias's mapping again (one request)."""
         try:
@@ -97,7 +103,9 @@ class Searcher:
         self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
         return self._schema[0]
 
-    def search(self, params: SearchParams) -> SearchResult:
+    def search(self, params: SearchParams, *, deadline: float | None = None) -> SearchResult:
+        """Run `params`. With a `deadline` (a `time.monotonic()` value) the work stops between
+        stages once it has passed: a caller that gave up does not keep the CPU busy."""
         started = time.perf_counter()
         schema = self.schema
         check_request(params, schema)  # cheap checks before the model runs
@@ -109,11 +117,13 @@ class Searcher:
             image = None
             if params.image is not None:
                 image, load_ms = _timed(lambda: load_query_image(params.image, self.image_config))
+            _in_time(deadline, "decoding the query image")
             vector, encode_ms = _timed(
                 lambda: embed_query(
                     encoder, image, params.text, params.image_weight, params.text_weight
                 )
             )
+        _in_time(deadline, "encoding the query")
         plan = build_request(params, schema, vector)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         hits, total = _page(plan, params, responses, schema)
@@ -204,6 +214,11 @@ def _page(
     start = params.page * params.k
     page = ranked[start : start + params.k]
     return tuple(to_hit(r.sku, r.source, r.explanation, fields) for r in page), total
+
+
+def _in_time(deadline: float | None, after: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise SearchTimeoutError(f"the search ran out of time after {after}")
 
 
 def _timed(work: Callable[[], T]) -> tuple[T, float]:

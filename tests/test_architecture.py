@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -172,7 +173,12 @@ WHEEL_MUST_HOLD = (
 @pytest.mark.slow
 def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*build, "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    leftover = not (REPO / "build").exists()
+    try:
+        subprocess.run([*build, "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    finally:
+        if leftover:  # setuptools builds in the source tree; leave it as it was
+            shutil.rmtree(REPO / "build", ignore_errors=True)
     [wheel] = tmp_path.glob("visearch-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

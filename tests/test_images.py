@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
 import random
 import resource
@@ -21,6 +23,7 @@ from PIL import Image
 
 from support import FASHION
 from visearch.vectors.images import (
+    DEFAULT_CONFIG,
     ImageError,
     ImageLoaderConfig,
     decode_image,
@@ -435,3 +438,36 @@ def test_http_response_over_cap_while_streaming(site: Site) -> None:
 def test_http_html_page_is_not_an_image(site: Site) -> None:
     (site.root / "page.html").write_text("<html><body>Sorry</body></html>")
     expect_error("looks like HTML", load_image, f"{site.base}/page.html")
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A FIFO or a device is refused from its type, before any read (a FIFO cannot hang)."""
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    for ref in (str(fifo), "/dev/zero"):
+        started = time.monotonic()
+        expect_error("not a regular file", read_image_bytes, ref)
+        assert time.monotonic() - started < 1
+
+
+def test_local_roots_confine_what_a_catalog_may_read(tmp_path: Path, photo: Path) -> None:
+    inside = tmp_path / "catalog"
+    inside.mkdir()
+    (inside / "ok.jpg").write_bytes(photo.read_bytes())
+    (inside / "escape.jpg").symlink_to(photo)  # a link out of the folder
+    confined = ImageLoaderConfig(local_roots=(inside.resolve(),))
+    assert read_image_bytes("ok.jpg", inside, confined) == photo.read_bytes()
+    for ref in ("escape.jpg", "../catalog/../x.jpg", str(photo), "/etc/passwd", "/etc/nope"):
+        error = expect_error("outside the folders", read_image_bytes, ref, inside, confined)
+        assert "not found" not in error.reason  # nothing is said about whether it exists
+
+
+def test_large_photos_are_decoded_small() -> None:
+    big = Image.new("RGB", (6000, 4000), (200, 40, 40))
+    for fmt in ("JPEG", "PNG"):
+        buffer = io.BytesIO()
+        big.save(buffer, fmt)
+        decoded = decode_image(buffer.getvalue(), f"big.{fmt.lower()}")
+        assert min(decoded.size) >= DEFAULT_CONFIG.reduce_to and decoded.size[0] <= 1000
+    small = decode_image(Path(FASHION / "images" / "10000.jpg").read_bytes(), "small.jpg")
+    assert small.size == (168, 224)  # catalog-sized photos are untouched

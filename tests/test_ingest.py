@@ -18,7 +18,7 @@ from visearch.commands.ingest import EXIT_DELETE_REFUSED, EXIT_LOCKED
 from visearch.ingest import aliases
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.errors import EncoderMismatchError
-from visearch.ingest.lock import ingest_lock
+from visearch.ingest.lock import cluster_lock
 from visearch.ingest.pipeline import IngestOptions, run_ingest
 
 SLICE = 300
@@ -192,14 +192,13 @@ def test_encoder_mismatch_is_refused(os_client, index_name, slice_dir, encoder) 
         run_ingest(os_client, CatalogSource(catalog), index_name, "clip:other", lambda: encoder)
 
 
-def test_second_run_is_locked_out(os_client, index_name, slice_dir, tmp_path) -> None:
-    lock = tmp_path / "ingest.lock"
+def test_second_run_is_locked_out(os_client, index_name, slice_dir) -> None:
     env = {"VISEARCH_ENCODER": ENCODER, "VISEARCH_INDEX": index_name}
     args = ["ingest", str(slice_dir / "catalog.csv"), "--opensearch-url", _url(os_client)]
-    with ingest_lock(lock):
-        result = CliRunner().invoke(cli.main, [*args, "--lock-file", str(lock)], env=env)
+    with cluster_lock(os_client, index_name):
+        result = CliRunner().invoke(cli.main, args, env=env)
     assert result.exit_code == EXIT_LOCKED
-    assert "another ingest is running" in result.output
+    assert "another ingest into" in result.output and "is running" in result.output
 
 
 def _url(client) -> str:  # noqa: ANN001

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from support import ENCODER, FASHION, count, fashion_rows, write_catalog
 from visearch import cli
 from visearch.commands.ingest import EXIT_ROW_FAILURES
+from visearch.ingest.lock import LOCK_INDEX
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,8 @@ def test_killed_run_is_finished_by_the_rerun(os_client, index_name, opensearch_u
         "VISEARCH_ENCODER": ENCODER,
     }
     options = ["--bulk-chunk-size", "25", "--batch-size", "16", "--quiet"]
+    options += ["--images-root", str(FASHION)]  # the photos are outside the catalog's folder
+    options += ["--lock-ttl", "2"]  # the killed run's lock expires 2 s after its last renewal
     # The first run reads its catalog from a pipe that stays open: it writes what it has and
     # then waits for more, so it is certainly still running when it is killed.
     feed = tmp_path / "feed.csv"
@@ -57,6 +60,8 @@ def test_killed_run_is_finished_by_the_rerun(os_client, index_name, opensearch_u
         run.send_signal(signal.SIGKILL)
         run.wait()
     assert 50 <= count(os_client, index_name) < 300
+    held = os_client.get(index=LOCK_INDEX, id=index_name)["_source"]  # the dead run's lock
+    time.sleep(max(0.0, held["expires_epoch"] - time.time()) + 0.1)
 
     rerun = subprocess.run([*command, str(catalog), *options, "--json"], env=env,
                            capture_output=True, text=True)  # fmt: skip

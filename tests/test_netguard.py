@@ -27,6 +27,12 @@ GUARDED = ImageLoaderConfig(public_urls_only=True, retries=0, timeout_s=5)
         ("ff02::1", "multicast"),
         ("0.0.0.0", "unspecified"),
         ("100.64.0.1", "not globally routable"),
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::", "private"),  # 6to4 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 of 169.254.169.254
+        ("::127.0.0.1", "loopback"),  # IPv4-compatible
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo, client 127.0.0.1
+        ("fec0::1", "site-local"),
         ("8.8.8.8", None),
         ("2606:4700:4700::1111", None),
     ],
@@ -78,5 +84,34 @@ def test_the_checked_address_is_the_one_connected(monkeypatch, loopback_http) ->
 def test_a_session_cannot_bypass_the_guard() -> None:
     import requests
 
-    with pytest.raises(ValueError, match="brings its own session"):
+    with pytest.raises(ValueError, match="needs no session, or a netguard.GuardedSession"):
         read_image_bytes("http://example.com/a.jpg", config=GUARDED, session=requests.Session())
+
+
+def test_a_name_that_does_not_resolve_is_refused(monkeypatch) -> None:  # noqa: ANN001
+    """No fallback to connecting by name: a resolver that fails once and then answers
+    127.0.0.1 would otherwise get through."""
+    calls: list[str] = []
+
+    def flaky(host: str, *args: object, **kwargs: object) -> list:
+        calls.append(host)
+        if len(calls) == 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "temporary failure")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    with pytest.raises(BlockedURLError, match="not resolvable"):
+        read_image_bytes("http://flaky.example/a.jpg", config=GUARDED)
+    assert calls == ["flaky.example"]  # nothing asked the resolver again to connect
+
+
+def test_an_allowed_internal_host_is_fetched(loopback_http) -> None:  # noqa: ANN001
+    loopback_http.files["/a.jpg"] = b"bytes"
+    url = f"http://127.0.0.1:{loopback_http.port}/a.jpg"
+    trusted = ImageLoaderConfig(
+        public_urls_only=True, retries=0, allowed_hosts=(f"127.0.0.1:{loopback_http.port}",)
+    )
+    assert read_image_bytes(url, config=trusted) == b"bytes"
+    other_port = ImageLoaderConfig(public_urls_only=True, retries=0, allowed_hosts=("127.0.0.1:1",))
+    with pytest.raises(BlockedURLError):
+        read_image_bytes(url, config=other_port)

@@ -64,7 +64,7 @@ def small_grocery(tmp_path_factory) -> tuple[Path, Path]:  # noqa: ANN001
 def test_eval_matches_brute_force(os_client, encoder, small_grocery) -> None:
     catalog, query_file = small_grocery
     alias = f"{RUN_PREFIX}-eval"
-    ingest(os_client, catalog, alias, encoder)
+    ingest(os_client, catalog, alias, encoder, image_roots=(GROCERY,))
     queries = read_queries(query_file)
     report = run_eval(Searcher(os_client, alias, encoder), queries, k_max=10)
 
@@ -95,7 +95,7 @@ def test_index_built_with_one_adapter_refuses_another(os_client, encoder, small_
     catalog, query_file = small_grocery
     first, second = AdaptedEncoder(encoder, _adapter(1)), AdaptedEncoder(encoder, _adapter(2))
     alias = f"{RUN_PREFIX}-adapted"
-    summary = ingest(os_client, catalog, alias, first)
+    summary = ingest(os_client, catalog, alias, first, image_roots=(GROCERY,))
     assert summary.embedded == 12
     photo = read_queries(query_file)[0].image
     assert Searcher(os_client, alias, first).search(SearchParams(image=photo, k=3)).hits

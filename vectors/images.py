@@ -11,15 +11,23 @@ from __future__ import annotations
 import io
 import os
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import requests
 from PIL import Image, ImageOps
+
+from visearch.vectors.http_fetch import read_url
+from visearch.vectors.image_limits import (
+    DEFAULT_CONFIG,
+    DEFAULT_FORMATS,
+    BlockedURLError,
+    ImageError,
+    ImageLoaderConfig,
+)
+from visearch.vectors.local_files import allowed_path, read_file
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -34,61 +42,7 @@ __all__ = [
     "sniff_format",
 ]
 
-# Formats product photos come in. Restricting Image.open keeps exotic decoders (EPS runs
-# Ghostscript, for one) away from untrusted bytes.
-DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
-
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-_CHUNK = 64 * 1024
-
-
-class ImageError(Exception):
-    """An image that could not be used; names the image and the reason."""
-
-    def __init__(self, ref: str, reason: str):
-        # Both go to Exception so the error pickles across worker processes.
-        super().__init__(ref, reason)
-        self.ref = ref
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"image {self.ref}: {self.reason}"
-
-
-class BlockedURLError(ImageError):
-    """An http(s) URL whose host is not a public address, with ``public_urls_only`` set."""
-
-
-@dataclass(frozen=True)
-class ImageLoaderConfig:
-    """Limits for one load; per call rather than global, so callers never interfere."""
-
-    timeout_s: float = 10.0
-    """Per HTTP attempt, connect plus the whole body."""
-    max_bytes: int = 20 * 1024 * 1024
-    """Size cap for any source, enforced while reading."""
-    retries: int = 2
-    """Extra attempts for URLs on connection errors, timeouts, 5xx and 429."""
-    backoff_s: float = 0.5
-    """Sleep before the first retry; doubles on each further one."""
-    max_pixels: int = 40_000_000
-    """Decompression-bomb guard on width*height, checked before decoding pixels."""
-    user_agent: str = "visearch/0.1"
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    """PIL format names that may be decoded."""
-    public_urls_only: bool = False
-    """Refuse URLs whose host resolves to a loopback, private, link-local, multicast or
-    reserved address (SSRF guard for URLs from untrusted callers; see ingest/netguard.py)."""
-
-    def __post_init__(self) -> None:
-        if self.timeout_s <= 0 or self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("timeout_s, max_bytes and max_pixels must be positive")
-        if self.retries < 0 or self.backoff_s < 0:
-            raise ValueError("retries and backoff_s must not be negative")
-
-
-DEFAULT_CONFIG = ImageLoaderConfig()
 
 
 def read_image_bytes(
@@ -99,19 +53,17 @@ def read_image_bytes(
 ) -> bytes:
     """Raw bytes of a local path (relative to ``base_dir`` if given), file:// or http(s) URL."""
     match = _URL_RE.match(ref)
-    if match is None:
-        path = Path(ref)
-        if base_dir is not None and not path.is_absolute():
-            path = Path(base_dir) / path
-        return _read_file(ref, path, config)
+    if match is None:  # plain strings, not Path objects: this runs once per catalog photo
+        path = os.path.join(base_dir, ref) if base_dir is not None else ref
+        return read_file(ref, allowed_path(ref, path, config), config)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):
-        return _read_url(ref, config, session)
+        return read_url(ref, config, session)
     if scheme == "file":
         parts = urlsplit(ref)
         if parts.netloc not in ("", "localhost"):
             raise ImageError(ref, f"file:// URL with remote host '{parts.netloc}' is not supported")
-        return _read_file(ref, Path(url2pathname(parts.path)), config)
+        return read_file(ref, allowed_path(ref, url2pathname(parts.path), config), config)
     raise ImageError(ref, f"unsupported URL scheme '{scheme}'")
 
 
@@ -124,8 +76,12 @@ def decode_image(data: bytes, ref: str, config: ImageLoaderConfig = DEFAULT_CONF
             width, height = im.size  # header only; no pixel data read yet
             if width * height > config.max_pixels:
                 raise _bomb(ref, width, height, config)
+            if config.reduce_to and min(width, height) > 2 * config.reduce_to:
+                # JPEG decodes at 1/2, 1/4 or 1/8 scale (DCT scaling): the full-size pixels
+                # are never in memory. Other formats ignore this.
+                im.draft(im.mode, (config.reduce_to, config.reduce_to))
             im.load()
-            return _to_rgb(_upright(im))
+            return _to_rgb(_reduced(_upright(im), config.reduce_to))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -161,144 +117,6 @@ def load_image_safe(
         return e
 
 
-def _read_file(ref: str, path: Path, config: ImageLoaderConfig) -> bytes:
-    where = "" if str(path) == ref else f" ({path})"
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > config.max_bytes:
-                raise ImageError(ref, f"larger than {config.max_bytes} bytes ({size} bytes)")
-            # Read one byte past the cap: special files and growing files lie about st_size.
-            data = f.read(config.max_bytes + 1)
-    except FileNotFoundError:
-        raise ImageError(ref, f"file not found{where}") from None
-    except IsADirectoryError:
-        raise ImageError(ref, f"is a directory, not a file{where}") from None
-    except PermissionError:
-        raise ImageError(ref, f"permission denied{where}") from None
-    except OSError as e:
-        raise ImageError(ref, f"cannot read file{where}: {e.strerror or e}") from None
-    if len(data) > config.max_bytes:
-        raise ImageError(ref, f"larger than {config.max_bytes} bytes")
-    if not data:
-        raise ImageError(ref, f"empty file (0 bytes){where}")
-    return data
-
-
-class _Retryable(Exception):
-    """One failed HTTP attempt that another attempt might fix."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _read_url(ref: str, config: ImageLoaderConfig, session: requests.Session | None) -> bytes:
-    owned = session is None
-    if config.public_urls_only:
-        if session is not None:
-            raise ValueError("public_urls_only brings its own session; do not pass one")
-        from visearch.vectors.netguard import guarded_session
-
-        http = guarded_session()
-    else:
-        http = requests.Session() if session is None else session
-    attempts = config.retries + 1
-    last = ""
-    try:
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(config.backoff_s * 2 ** (attempt - 1))
-            try:
-                return _fetch_once(ref, config, http)
-            except _Retryable as e:
-                last = e.reason
-        suffix = f" ({attempts} attempts)" if attempts > 1 else ""
-        raise ImageError(ref, last + suffix)
-    finally:
-        if owned:
-            http.close()
-
-
-def _fetch_once(ref: str, config: ImageLoaderConfig, http: requests.Session) -> bytes:
-    from visearch.vectors.netguard import BlockedAddress
-
-    timed_out = f"timed out after {config.timeout_s:g}s"
-    deadline = time.monotonic() + config.timeout_s
-    try:
-        with http.get(
-            ref,
-            stream=True,
-            timeout=(config.timeout_s, config.timeout_s),
-            headers={"User-Agent": config.user_agent},
-        ) as resp:
-            if resp.status_code >= 400:
-                status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
-                if resp.status_code in _RETRY_STATUS:
-                    raise _Retryable(status)
-                raise ImageError(ref, status)
-            declared = resp.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > config.max_bytes:
-                raise ImageError(ref, f"larger than {config.max_bytes} bytes ({declared} bytes)")
-            buf = bytearray()
-            # iter_content undoes gzip, so the cap also bounds compressed responses.
-            for chunk in resp.iter_content(_CHUNK):
-                buf += chunk
-                if len(buf) > config.max_bytes:
-                    raise ImageError(ref, f"larger than {config.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise _Retryable(timed_out)
-    except BlockedAddress as e:
-        raise BlockedURLError(ref, str(e)) from None
-    except requests.exceptions.SSLError as e:
-        raise ImageError(ref, f"TLS error: {_short_reason(e)}") from None
-    except requests.Timeout:
-        raise _Retryable(timed_out) from None
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-        # requests reports a read timeout while streaming the body as a ConnectionError.
-        if _caused_by_timeout(e):
-            raise _Retryable(timed_out) from None
-        raise _Retryable(f"unreachable: {_short_reason(e)}") from None
-    except requests.RequestException as e:
-        raise ImageError(ref, f"request failed: {_short_reason(e)}") from None
-    if not buf:
-        raise ImageError(ref, "empty response (0 bytes)")
-    return bytes(buf)
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and what it wraps, outermost first, through urllib3's layers."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-        elif current.args and isinstance(current.args[0], BaseException):
-            current = current.args[0]
-        else:
-            current = current.__cause__ or current.__context__
-    return chain
-
-
-def _caused_by_timeout(exc: BaseException) -> bool:
-    # urllib3's ReadTimeoutError is not a builtin TimeoutError, hence the name check.
-    return any(
-        isinstance(e, TimeoutError) or "TimeoutError" in type(e).__name__ for e in _causes(exc)
-    )
-
-
-def _short_reason(exc: BaseException) -> str:
-    """'connection refused' instead of three nested urllib3 reprs."""
-    chain = _causes(exc)
-    for e in reversed(chain):
-        if isinstance(e, OSError) and e.strerror:
-            return e.strerror.lower()
-    text = str(chain[-1]) or type(chain[-1]).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _bomb(ref: str, width: int, height: int, config: ImageLoaderConfig) -> ImageError:
     size = f"{width}x{height} = {width * height}" if width and height else "too many"
     return ImageError(ref, f"decompression bomb: {size} pixels exceeds limit {config.max_pixels}")
@@ -331,6 +149,21 @@ def _header_size(data: bytes, config: ImageLoaderConfig) -> tuple[int, int] | No
         except Exception:  # not this format after all; try the next one
             continue
     return None
+
+
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "I", "F", "I;16"})
+
+
+def _reduced(im: Image.Image, reduce_to: int | None) -> Image.Image:
+    """A large image shrunk by a whole factor (box filter, cheap) while its shorter side stays
+    at least `reduce_to`, before any conversion copies it (bilevel and palette images, which
+    cannot be box-filtered, are converted first)."""
+    factor = min(im.size) // reduce_to if reduce_to else 1
+    if factor < 2:
+        return im
+    if im.mode not in _REDUCIBLE:
+        im = _to_rgb(im)
+    return im.reduce(factor)
 
 
 def _upright(im: Image.Image) -> Image.Image:

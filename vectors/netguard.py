@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["BlockedAddress", "blocked_reason", "guarded_session"]
+__all__ = ["BlockedAddress", "GuardedSession", "blocked_reason", "guarded_session"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -33,11 +34,42 @@ class BlockedAddress(Exception):
         return f"address {where} is {self.kind}; only public addresses may be fetched"
 
 
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def blocked_reason(address: str) -> str | None:
-    """Why `address` must not be fetched ("loopback", "private", ...), or None if public."""
+    """Why `address` must not be fetched ("loopback", "private", ...), or None if public.
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64, IPv4-compatible)
+    is judged by that IPv4 address too; deprecated site-local fec0::/10 is refused; anything
+    else must be globally routable."""
     ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return "site-local"
+        candidates = [*_embedded_ipv4(ip), ip]  # the carried address names the danger best
+    for candidate in candidates:
+        if kind := _kind(candidate):
+            return kind
+    return None if all(c.is_global for c in candidates) else "not globally routable"
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[IPAddress]:
+    found: list[IPAddress] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found += list(ip.teredo)
+    if any(ip in network for network in _NAT64) or (ip in _V4_COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _kind(ip: IPAddress) -> str | None:
     checks = (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
@@ -46,15 +78,16 @@ def blocked_reason(address: str) -> str | None:
         ("private", ip.is_private),
         ("reserved", ip.is_reserved),
     )
-    for kind, hit in checks:
-        if hit:
-            return kind
-    return None if ip.is_global else "not globally routable"
+    return next((kind for kind, hit in checks if hit), None)
 
 
 def _public_address(host: str, port: int) -> str:
-    """The first address of `host`, after checking that every address it has is public."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """The first address of `host`, after checking that every address it has is public.
+    A name that does not resolve is refused: nothing is connected by name."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise BlockedAddress(host, host, "not resolvable") from error
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:
         kind = blocked_reason(address)
@@ -67,13 +100,14 @@ class _GuardMixin:
     _dns_host: str
     port: int
 
+    allowed: frozenset[str] = frozenset()
+
     def _new_conn(self) -> socket.socket:
         host = self._dns_host
-        try:
-            address = _public_address(host.rstrip("."), self.port)
-        except socket.gaierror:
-            address = host  # let urllib3 report the resolution failure its usual way
-        self._dns_host = address  # connect to what was checked; Host and SNI keep the name
+        name = host.rstrip(".").lower()
+        if name in self.allowed or f"{name}:{self.port}" in self.allowed:
+            return super()._new_conn()  # type: ignore[misc] - a host the operator trusts
+        self._dns_host = _public_address(name, self.port)  # connect to what was checked
         try:
             return super()._new_conn()  # type: ignore[misc]
         finally:
@@ -97,20 +131,32 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 
 class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self._allowed = allowed
+        super().__init__()
+
     def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
+        pools = {}
+        for scheme, base in (("http", _GuardedHTTPPool), ("https", _GuardedHTTPSPool)):
+            connection = type(base.ConnectionCls.__name__, (base.ConnectionCls,),
+                              {"allowed": self._allowed})  # fmt: skip
+            pools[scheme] = type(base.__name__, (base,), {"ConnectionCls": connection})
+        self.poolmanager.pool_classes_by_scheme = pools
 
 
-def guarded_session() -> requests.Session:
-    """A session that only connects to public addresses; environment proxies are ignored
-    (through a proxy the checked address would be the proxy's, not the image host's)."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = _GuardedAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+class GuardedSession(requests.Session):
+    """A session that only connects to public addresses, and to `allowed` hosts (names, or
+    name:port, the operator trusts, such as an internal image server). Environment proxies
+    are ignored: through a proxy the checked address would be the proxy's."""
+
+    def __init__(self, allowed: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.trust_env = False
+        adapter = _GuardedAdapter(frozenset(host.lower().rstrip(".") for host in allowed))
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+
+def guarded_session(allowed: Iterable[str] = ()) -> GuardedSession:
+    return GuardedSession(allowed)

@@ -13,7 +13,10 @@ OpenSearch calls run in worker threads under the per-request timeout.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -24,10 +27,13 @@ from fastapi.staticfiles import StaticFiles
 
 from visearch.plugin.search import Searcher
 from visearch.web import errors
+from visearch.web.backend import Backend
 from visearch.web.config import ServiceConfig
 from visearch.web.context import RequestContext
+from visearch.web.docs import install_docs
 from visearch.web.errors import ApiError
 from visearch.web.intake import read_search
+from visearch.web.memory import trim_heap
 from visearch.web.openapi import install_openapi
 from visearch.web.schemas import ERRORS
 from visearch.web.service import SearchService
@@ -60,53 +66,109 @@ SEARCH_BODY = {
 }
 
 
-def create_app(searcher: Searcher, config: ServiceConfig | None = None) -> FastAPI:
+def create_app(source: Searcher | Backend, config: ServiceConfig | None = None) -> FastAPI:
+    """The app over an open Searcher, or over a Backend that opens one when it can (the
+    Backend's monitor is started and stopped with the app)."""
     config = config or ServiceConfig()
-    service = SearchService(searcher, config)
+    backend = source if isinstance(source, Backend) else Backend.of(source)
+    service = SearchService(backend, config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        backend.start()
+        yield
+        backend.stop()
+
     app = FastAPI(
         title="visearch",
         version="1",
         summary="Visual product search: photo, text, keywords, filters and facets.",
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets by web.docs
     )
+    backend.check_now()  # the first answers need no wait for the monitor's first round
     app.state.service = service
     app.add_middleware(RequestContext)
     errors.install(app)
     install_openapi(app)
-    _api_routes(app, service, _in_worker_thread(config))
+    install_docs(app)
+    _api_routes(app, service, Workers(config))
     _page_routes(app, service)
     return app
 
 
-def _in_worker_thread(config: ServiceConfig) -> Callable[[Callable[[], T]], Awaitable[T]]:
-    async def blocking(work: Callable[[], T]) -> T:
-        """Run `work` in a worker thread; 504 once the request's time is up (the thread
-        finishes in the background; its OpenSearch calls have the same timeout)."""
+class Workers:
+    """Worker threads in two bounded pools: image searches (decode + encode) and requests that
+    only call the cluster. A full pool answers 503 with Retry-After at once, and a slot is
+    held until its thread really ends, so work abandoned at the timeout still counts."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.timeout_s = config.timeout_s
+        self.images = Slots(config.image_workers, on_idle=trim_heap)
+        self.cluster = Slots(config.cluster_workers)
+        self._threads = anyio.CapacityLimiter(config.image_workers + config.cluster_workers)
+
+    async def run(self, slots: Slots, work: Callable[[float], T]) -> T:
+        """`work(deadline)` in a worker thread; 504 once the request's time is up (the work
+        stops at its next stage boundary, its OpenSearch calls have the same timeout)."""
+        if not slots.take():
+            raise ApiError(503, "busy", "too many searches at once; retry shortly", retry_after=1)
+        deadline = time.monotonic() + self.timeout_s
+
+        def job() -> T:
+            try:
+                return work(deadline)
+            finally:
+                slots.give_back()
+
         try:
-            with anyio.fail_after(config.timeout_s):
-                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            with anyio.fail_after(self.timeout_s):
+                return await anyio.to_thread.run_sync(
+                    job, abandon_on_cancel=True, limiter=self._threads
+                )
         except TimeoutError:
-            raise ApiError(
-                504, "timeout", f"the request took longer than {config.timeout_s:g}s"
-            ) from None
-
-    return blocking
+            message = f"the request took longer than {self.timeout_s:g}s"
+            raise ApiError(504, "timeout", message) from None
 
 
-def _api_routes(
-    app: FastAPI, service: SearchService, blocking: Callable[[Callable[[], Any]], Awaitable[Any]]
-) -> None:
+class Slots:
+    """At most `size` jobs at once, counted from the take until the job itself ends."""
+
+    def __init__(self, size: int, on_idle: Callable[[], None] | None = None) -> None:
+        self._size = self._free = size
+        self._on_idle = on_idle  # called when the last running job ends
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._free += 1
+            idle = self._free == self._size
+        if idle and self._on_idle is not None:
+            self._on_idle()
+
+
+def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
     config = service.config
 
     @app.post("/v1/search", responses=ERRORS, openapi_extra={"requestBody": SEARCH_BODY})
     async def search(request: Request) -> dict[str, Any]:
         """Search by uploaded photo, image_url, similar_to, text, keywords and/or filters."""
-        params, upload = await read_search(request, config.max_body_bytes, config.max_upload_bytes)
-        return await blocking(lambda: service.search(params, upload))
+        params, upload = await read_search(request, config)
+        image_work = upload is not None or bool(params.image_url)
+        slots = workers.images if image_work else workers.cluster
+        return await workers.run(slots, lambda deadline: service.search(params, upload, deadline))
 
     @app.get("/v1/products/{sku}", responses=ERRORS)
     async def product(sku: str) -> dict[str, Any]:
         """One product by sku: title, price, attributes and its image URL."""
-        return await blocking(lambda: service.product(sku))
+        return await workers.run(workers.cluster, lambda _: service.product(sku))
 
     @app.get("/v1/facets", responses=ERRORS)
     async def facets(
@@ -122,17 +184,21 @@ def _api_routes(
         """Facet counts (and price stats) of a browse, with optional filters."""
         chosen = _filters(filters or [])
         ranges = {"price_min": price_min, "price_max": price_max, "in_stock": in_stock}
-        return await blocking(lambda: service.facets(chosen, facet or [], **ranges))
+        return await workers.run(
+            workers.cluster, lambda _: service.facets(chosen, facet or [], **ranges)
+        )
 
     @app.get("/v1/config")
     async def settings() -> dict[str, Any]:
-        """What the page needs to know: encoder capabilities, facet fields, upload cap."""
-        return await blocking(service.settings)
+        """What the page needs to know: encoder capabilities, facet fields, upload cap (from
+        what the service already knows: no cluster call, no worker thread)."""
+        return service.settings()
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """200 when OpenSearch answers, the alias exists and the encoder matches it; else 503."""
-        ok, checks = await blocking(service.health)
+        """200 when OpenSearch answers, the alias holds one index and the encoder matches it;
+        else 503 with the failing check. From the background monitor's last check."""
+        ok, checks = service.health()
         body = {"status": "ok" if ok else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -21,6 +21,18 @@ class ServiceConfig:
     """Per request: fetching, decoding, encoding and OpenSearch together (504 past it)."""
     allow_private_urls: bool = False
     """Let image_url reach loopback and private addresses (off: SSRF guard)."""
+    max_query_pixels: int = 16_000_000
+    """Decompression guard for query images, below ingest's 40 Mpx: the model sees 224x224."""
+    image_workers: int = 4
+    """Image searches decoding and encoding at once; more get 503 with Retry-After at once."""
+    cluster_workers: int = 16
+    """Requests that only call the cluster (facets, products, searches without an image)."""
+    body_timeout_s: float = 10.0
+    """A request body must arrive within this (408 past it)."""
+    header_timeout_s: float = 10.0
+    """A connection must finish sending its request headers within this (closed past it)."""
+    max_connections: int = 256
+    """Open connections beyond this are answered 503 and closed."""
     default_facets: tuple[str, ...] = (
         "category",
         "article_type",
@@ -34,8 +46,11 @@ class ServiceConfig:
     index has); when the index has none of them, every keyword attribute."""
 
     def __post_init__(self) -> None:
-        if self.max_upload_bytes < 1 or self.timeout_s <= 0:
-            raise ValueError("max_upload_bytes and timeout_s must be positive")
+        sizes = (self.max_upload_bytes, self.max_query_pixels, self.image_workers,
+                 self.cluster_workers, self.max_connections)  # fmt: skip
+        times = (self.timeout_s, self.body_timeout_s, self.header_timeout_s)
+        if min(sizes) < 1 or min(times) <= 0:
+            raise ValueError("limits, worker counts and timeouts must be positive")
 
     @property
     def max_body_bytes(self) -> int:

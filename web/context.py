@@ -35,13 +35,29 @@ class RequestIdFilter(logging.Filter):
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+# C0 and C1 controls and the Unicode line separators: a client's %0a must not start a line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (\\n, \\x1b, ...)."""
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
+class SafeFormatter(logging.Formatter):
+    """Escapes control characters in each logged message, so no value a client sends (a
+    path, a sku, a header) can forge a log line; tracebacks keep their own line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
     """One stderr handler on the root logger, with the request id on every line."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(SafeFormatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

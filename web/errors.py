@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException
 from visearch.plugin.errors import (
     EncoderMismatchError,
     IndexNotFoundError,
+    LimitExceededError,
     ProductNotFoundError,
     QueryImageError,
     SearchBackendError,
     SearchError,
+    SearchTimeoutError,
     UnknownFieldError,
     UnsupportedQueryError,
 )
@@ -41,8 +43,13 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+_UNAVAILABLE = "the search backend is not available; try again shortly"
+
+
 def to_api_error(error: Exception) -> ApiError:
-    """The plugin's and the loader's errors, classified; anything else is a 500."""
+    """The plugin's and the loader's errors, classified; anything else is a 500. A 5xx says
+    only what kind of failure it was: the cluster's own words (hosts, index names, exception
+    text) stay in the server log."""
     match error:
         case ApiError():
             return error
@@ -50,6 +57,9 @@ def to_api_error(error: Exception) -> ApiError:
             return ApiError(
                 400, "unknown_field", str(error), field=error.field, valid_fields=list(error.valid)
             )
+        case LimitExceededError():
+            return ApiError(400, "limit_exceeded", str(error), field=error.name,
+                            limit=error.limit, given=error.given)  # fmt: skip
         case ProductNotFoundError():
             return ApiError(404, "product_not_found", str(error), sku=error.sku)
         case UnsupportedQueryError():
@@ -58,30 +68,40 @@ def to_api_error(error: Exception) -> ApiError:
             return ApiError(422, "image_unusable", str(error))
         case ValueError():  # every other caller mistake of plugin/ (InvalidParamsError, ...)
             return ApiError(400, "invalid_params", str(error))
+        case SearchTimeoutError():
+            return ApiError(504, "timeout", "the search ran out of time")
         case IndexNotFoundError():
-            return ApiError(503, "index_not_found", str(error))
+            return ApiError(503, "index_not_found", _UNAVAILABLE, retry_after=5)
         case EncoderMismatchError():
-            return ApiError(503, "encoder_mismatch", str(error))
+            message = "the service's encoder does not match the index; it must be restarted"
+            return ApiError(503, "encoder_mismatch", message)
         case SearchBackendError():
             cause = error.__cause__
             if isinstance(cause, ConnectionTimeout):
-                return ApiError(504, "opensearch_timeout", str(error))
+                return ApiError(504, "opensearch_timeout", "the search backend did not answer")
             if isinstance(cause, OpenSearchConnectionError):
-                return ApiError(503, "opensearch_unavailable", str(error))
-            return ApiError(502, "opensearch_error", str(error))
+                return ApiError(503, "opensearch_unavailable", _UNAVAILABLE, retry_after=2)
+            return ApiError(502, "opensearch_error", "the search backend failed to answer")
     return ApiError(500, "internal_error", "internal error; the log has the details")
 
 
 def image_url_error(error: Exception) -> ApiError:
+    """A refused or failed image_url, without the addresses its host resolved to."""
+    log.warning("image_url refused or unreadable: %s", error)
     if isinstance(error, BlockedURLError):
-        return ApiError(400, "image_url_forbidden", str(error))
-    return ApiError(422, "image_url_unreadable", str(error))
+        message = "image_url must name a public host (its address is not a public one)"
+        return ApiError(400, "image_url_forbidden", message)
+    reason = getattr(error, "reason", "")
+    return ApiError(422, "image_url_unreadable", f"image_url could not be read: {reason}")
 
 
 def error_response(error: ApiError) -> JSONResponse:
     body = {"code": error.code, "message": error.message, **error.extra}
     body["request_id"] = current_request_id()
-    return JSONResponse({"error": body}, status_code=error.status)
+    headers = {}
+    if "retry_after" in error.extra:
+        headers["Retry-After"] = str(error.extra["retry_after"])
+    return JSONResponse({"error": body}, status_code=error.status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
-from visearch.web.config import MB
+from visearch.web.config import MB, ServiceConfig
 from visearch.web.errors import ApiError
 from visearch.web.schemas import SearchRequest
 
@@ -18,10 +19,16 @@ _JSON_FIELDS = ("filters", "boosts")
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-async def read_search(
-    request: Request, max_body: int, max_image: int
-) -> tuple[SearchRequest, bytes | None]:
-    body = await _read_capped(request, max_body)
+async def read_search(request: Request, config: ServiceConfig) -> tuple[Any, bytes | None]:
+    """The search parameters and the uploaded image, if any; the body must arrive within
+    `config.body_timeout_s` (408) and stay under the upload cap (413)."""
+    max_image = config.max_upload_bytes
+    try:
+        with anyio.fail_after(config.body_timeout_s):
+            body = await _read_capped(request, config.max_body_bytes)
+    except TimeoutError:
+        message = f"the request body did not arrive within {config.body_timeout_s:g}s"
+        raise ApiError(408, "request_timeout", message) from None
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in _FORM_TYPES:
         replay = Request(request.scope, _replay(body))
@@ -105,6 +112,8 @@ def _json(text: str | bytes, what: str) -> Any:
         return json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"{what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", f"{what} is nested too deeply") from None
 
 
 def _json_object(text: str | bytes, what: str) -> dict[str, Any]:

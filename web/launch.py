@@ -15,6 +15,12 @@ from pathlib import Path
 import requests
 
 
+class Served(str):
+    """The service's base URL (a str); `.pid` is its process, for benchmarks that watch it."""
+
+    pid: int
+
+
 class ServerDidNotStart(RuntimeError):
     """The server exited or never answered /healthz; the message holds its log."""
 
@@ -27,11 +33,13 @@ def serve_in_background(
     *,
     environ: Mapping[str, str],
     timeout_s: float = 180.0,
-) -> Iterator[str]:
+    healthy: bool = True,
+) -> Iterator[Served]:
     """Start `visearch serve --index alias [flags]`; yield its base URL once /healthz is ok.
 
     The process starts from `environ`, offline, and with the index's own encoder answering
-    (VISEARCH_ENCODER is dropped); it is stopped on exit.
+    (VISEARCH_ENCODER is dropped); it is stopped on exit. With `healthy=False` any answer
+    from /healthz will do (a service whose cluster is down).
     """
     env = {
         **environ,
@@ -45,9 +53,10 @@ def serve_in_background(
     command = [visearch, "serve", "--index", alias, "--port", str(port), *flags]
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        base = Served(f"http://127.0.0.1:{port}")
+        base.pid = process.pid
         try:
-            _wait_healthy(base, process, log, timeout_s)
+            _wait_healthy(base, process, log, timeout_s, healthy)
             yield base
         finally:
             process.terminate()
@@ -64,14 +73,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_healthy(base: str, process: subprocess.Popen, log, timeout_s: float) -> None:  # noqa: ANN001
+def _wait_healthy(  # noqa: ANN001 - log: a temporary file
+    base: str, process: subprocess.Popen, log, timeout_s: float, healthy: bool
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
             raise ServerDidNotStart(f"visearch serve exited {process.returncode}:\n{log.read()}")
         try:
-            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+            status = requests.get(f"{base}/healthz", timeout=5).status_code
+            if status == 200 or not healthy:
                 return
         except requests.ConnectionError:
             pass

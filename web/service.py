@@ -16,47 +16,68 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from visearch.plugin.errors import SearchError
 from visearch.plugin.params import SearchParams
+from visearch.plugin.query_vector import load_query_image
 from visearch.plugin.request import check_request
 from visearch.plugin.search import Searcher
 from visearch.vectors.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
-from visearch.web.batching import BatchingEncoder
+from visearch.web.backend import Backend
 from visearch.web.config import ServiceConfig
 from visearch.web.errors import ApiError, image_url_error
 
 log = logging.getLogger("visearch.search")
+RETRY_AFTER_S = 2
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"})
 
 
 class SearchService:
-    def __init__(self, searcher: Searcher, config: ServiceConfig) -> None:
-        self.searcher = searcher
+    def __init__(self, backend: Backend, config: ServiceConfig) -> None:
+        self.backend = backend
         self.config = config
-        # Query images from strangers: one attempt, the request's time, the upload cap, and
-        # (unless --allow-private-urls) public addresses only.
+        # Query images from strangers: one attempt, the request's time, the upload cap, a
+        # smaller pixel budget than ingest's, and (unless --allow-private-urls) public
+        # addresses only.
         self.url_config = ImageLoaderConfig(
             timeout_s=config.timeout_s,
             max_bytes=config.max_upload_bytes,
+            max_pixels=config.max_query_pixels,
             retries=0,
             public_urls_only=not config.allow_private_urls,
         )
 
+    @property
+    def searcher(self) -> Searcher:
+        """The Searcher, or 503 while the cluster is unknown or known to be down."""
+        searcher = self.backend.searcher
+        if searcher is None or self.backend.health.cluster_down():
+            raise ApiError(
+                503,
+                "search_unavailable",
+                "the search backend is not available; try again shortly",
+                retry_after=RETRY_AFTER_S,
+            )
+        return searcher
+
     # ------------------------------------------------------------------ endpoints
 
-    def search(self, request: BaseModel, upload: bytes | None) -> dict[str, Any]:
+    def search(
+        self, request: BaseModel, upload: bytes | None, deadline: float | None = None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
+        searcher = self.searcher
         if upload is not None and request.image_url:
             raise ApiError(400, "invalid_params", "give an uploaded image or image_url, not both")
         params = to_params(request, upload if upload is not None else request.image_url)
-        check_request(params, self.searcher.schema)  # 400 before any fetch or model run
+        check_request(params, searcher.schema)  # 400 before any fetch or model run
         if request.image_url:
             params = replace(params, image=self._fetch(request.image_url))
         if isinstance(params.image, bytes):
             _check_image_type(params.image, self.url_config)
-        result = self.searcher.search(params).as_dict()
+            # Decoded here, under the service's own limits (the query pixel budget).
+            params = replace(params, image=load_query_image(params.image, self.url_config))
+        result = searcher.search(params, deadline=deadline).as_dict()
         for hit in result["hits"]:
-            hit["image_url"] = self.image_link(hit["image"])
+            hit["image_url"] = self.image_link(hit.pop("image"))
         timings = result["timings"]
         timings["service_ms"] = (time.perf_counter() - started) * 1000
         log.info(
@@ -73,7 +94,7 @@ class SearchService:
     def product(self, sku: str) -> dict[str, Any]:
         data = asdict(self.searcher.product(sku))
         del data["explanation"]  # a lookup has no ranking to explain
-        data["image_url"] = self.image_link(data["image"])
+        data["image_url"] = self.image_link(data.pop("image"))
         return data
 
     def facets(self, filters: dict[str, list[str]], facets: list[str], **ranges: Any) -> dict:
@@ -84,9 +105,12 @@ class SearchService:
         return {"total": result.total, "facets": data["facets"], "price": data["price"]}
 
     def settings(self) -> dict[str, Any]:
-        encoder = self.searcher.encoder
+        """What the page needs: from what is already known, without asking the cluster."""
+        searcher = self.backend.searcher
+        encoder = searcher.encoder if searcher is not None else None
         return {
-            "alias": self.searcher.alias,
+            "alias": searcher.alias if searcher is not None else None,
+            "available": searcher is not None,
             "encoder": _encoder_info(encoder),
             "text_search": bool(encoder and encoder.supports_text),
             "image_search": encoder is not None,
@@ -96,38 +120,17 @@ class SearchService:
         }
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, Any] = {}
-        try:
-            status = self.searcher.client.cluster.health()["status"]
-            checks["opensearch"] = {"ok": status in ("green", "yellow"), "status": status}
-        except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
-            checks["opensearch"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
-        index_encoder = None
-        try:
-            schema = self.searcher.refresh_schema()  # also picks up an alias swap
-            index_encoder = schema.encoder
-            checks["index"] = {
-                "ok": True,
-                "alias": schema.alias,
-                "indices": list(schema.indices),
-                "encoder": schema.encoder,
-            }
-        except SearchError as error:
-            checks["index"] = {"ok": False, "alias": self.searcher.alias, "error": str(error)}
-        encoder = self.searcher.encoder
-        checks["encoder"] = {
-            "ok": encoder is not None and index_encoder in (None, encoder.name),
-            **(_encoder_info(encoder) or {"error": "no encoder loaded"}),
-        }
-        if isinstance(encoder, BatchingEncoder):
-            batches = {"calls": encoder.batches, "images": encoder.images}
-            checks["encoder"]["micro_batches"] = batches
-        return all(check["ok"] for check in checks.values()), checks
+        """The background monitor's last check (no request is made here)."""
+        health = self.backend.health
+        return health.ok, {**health.checks, "checked_at": health.checked_at}
 
     # ------------------------------------------------------------------ helpers
 
     def default_facets(self) -> list[str]:
-        fields = self.searcher.schema.keyword_fields
+        """The configured facets the index has (from the mapping read last: no request)."""
+        searcher = self.backend.searcher
+        schema = searcher.known_schema if searcher is not None else None
+        fields = schema.keyword_fields if schema is not None else ()
         return [f for f in self.config.default_facets if f in fields] or list(fields)
 
     def image_link(self, ref: str | None) -> str | None:

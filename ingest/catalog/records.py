@@ -1,14 +1,17 @@
 """One catalog record (field -> text) -> a Product, or a RowError with every reason at once.
 
 The first record of a sku wins; later ones are reported as duplicates. Which skus were seen
-lives in a temporary on-disk SQLite table, so memory stays flat however long the catalog is.
+is kept compactly (`SkuRegistry`: about 12 bytes a sku), so memory stays nearly flat however
+long the catalog is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-import sqlite3
 from collections.abc import Sequence
+
+import numpy as np
 
 from visearch.ingest.records import Product, RowError
 from visearch.mappings.fields import CORE_FIELDS, EXTRA_IMAGE_COLUMN
@@ -20,27 +23,44 @@ _STOCK_WORDS = "true/false/yes/no/1/0/in stock/out of stock"
 
 
 class SkuRegistry:
-    """The line each sku was first seen on; SQLite's page cache bounds the memory it takes."""
+    """The line each sku was first seen on, in about 12 bytes a sku: the latest skus sit in a
+    dict; every `flush` of them are merged, as 64-bit hashes with their lines, into sorted
+    arrays. (Two skus with the same 64-bit hash would be taken for a duplicate: about one
+    chance in 10^7 for a million skus.)"""
 
-    def __init__(self) -> None:
-        # "" opens a private temporary database that SQLite keeps on disk and deletes on close.
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA cache_size = -4096")  # KiB
-        self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE seen (sku TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
-        self._db.execute("BEGIN")  # one transaction for the whole read: nothing is kept
+    def __init__(self, flush: int = 65_536) -> None:
+        self._flush = flush
+        self._recent: dict[str, int] = {}
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._lines = np.empty(0, dtype=np.uint32)
 
     def first_seen(self, sku: str, line: int) -> int | None:
         """Record `sku` at `line`; if it was seen before, the line it was first seen on."""
-        try:
-            self._db.execute("INSERT INTO seen VALUES (?, ?)", (sku, line))
-        except sqlite3.IntegrityError:
-            return self._db.execute("SELECT line FROM seen WHERE sku = ?", (sku,)).fetchone()[0]
+        if (first := self._recent.get(sku)) is not None:
+            return first
+        if self._hashes.size:
+            wanted = np.uint64(_hash(sku))
+            at = int(np.searchsorted(self._hashes, wanted))
+            if at < self._hashes.size and self._hashes[at] == wanted:
+                return int(self._lines[at])
+        self._recent[sku] = line
+        if len(self._recent) >= self._flush:
+            self._merge()
         return None
 
-    def close(self) -> None:
-        self._db.close()
+    def _merge(self) -> None:
+        count = len(self._recent)
+        hashes = np.fromiter(map(_hash, self._recent), dtype=np.uint64, count=count)
+        lines = np.fromiter(self._recent.values(), dtype=np.uint32, count=count)
+        hashes = np.concatenate([self._hashes, hashes])
+        order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._lines = np.concatenate([self._lines, lines])[order]
+        self._recent.clear()
+
+
+def _hash(sku: str) -> int:
+    return int.from_bytes(hashlib.blake2b(sku.encode(), digest_size=8).digest(), "little")
 
 
 class RecordChecker:
@@ -72,9 +92,6 @@ class RecordChecker:
         if isinstance(result, Product):
             return result
         return RowError(sku=sku or None, stage="validate", reason="; ".join(result), line=line)
-
-    def close(self) -> None:
-        self._registry.close()
 
 
 def _validate(values: dict[str, str], line: int, problems: list[str]) -> Product | list[str]:

@@ -88,7 +88,6 @@ class CatalogStream:
             message = f"cannot read catalog: {exc.strerror or exc}"
             raise CatalogError(message, "unreadable") from None
         finally:
-            checker.close()
             self._file.close()
         if self.rows == 0:
             # Far likelier a broken export than an empty shop: never delete everything for it.
