@@ -44,10 +44,11 @@ from visearch.commands.options import DEFAULT_ENCODER, Settings, settings_option
     "--max-batch", default=16, show_default=True, help="Most images per encoder call; 1: off."
 )
 @click.option(
-    "--image-workers",
-    default=4,
+    "--image-budget-mpx",
+    default=48.0,
     show_default=True,
-    help="Image searches decoded and encoded at once; more get 503 with Retry-After.",
+    help="Megapixels of image work in flight (each upload reserves its own size); past it, "
+    "503 with Retry-After at once.",
 )
 @click.option(
     "--max-query-mpx",
@@ -157,7 +158,7 @@ def _config(
             timeout_s=timeout_s,
             allow_private_urls=private,
             max_query_pixels=int(limits["max_query_mpx"] * 1_000_000),
-            image_workers=int(limits["image_workers"]),
+            image_pixel_budget=int(limits["image_budget_mpx"] * 1_000_000),
             header_timeout_s=limits["header_timeout_s"],
             body_timeout_s=limits["body_timeout_s"],
             max_connections=int(limits["max_connections"]),

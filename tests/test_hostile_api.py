@@ -25,11 +25,12 @@ from visearch.ingest import aliases
 from visearch.plugin.errors import SearchBackendError, SearchTimeoutError
 from visearch.plugin.params import MAX_KEYWORD_WORDS, SearchParams
 from visearch.plugin.search import Searcher
-from visearch.web.app import Slots, create_app
+from visearch.web.app import create_app
 from visearch.web.config import ServiceConfig
 from visearch.web.context import SafeFormatter
 from visearch.web.errors import to_api_error
 from visearch.web.launch import serve_in_background
+from visearch.web.workers import PixelBudget
 
 pytestmark = pytest.mark.slow
 PHOTO = FASHION / "images" / "10045.jpg"
@@ -166,7 +167,9 @@ class GatedEncoder:
 
 def test_image_work_is_bounded_and_the_excess_refused_at_once(os_client, search_alias, encoder):  # noqa: ANN001
     gated = GatedEncoder(encoder)
-    api = client_for(Searcher(os_client, search_alias, gated), image_workers=1, timeout_s=30)
+    one_photo = 168 * 224  # the budget holds one catalog photo's pixels, not two
+    searcher = Searcher(os_client, search_alias, gated)
+    api = client_for(searcher, image_pixel_budget=one_photo + 1000, timeout_s=30)
     files = {"image": ("p.jpg", PHOTO.read_bytes(), "image/jpeg")}
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(api.post, "/v1/search", files=files)
@@ -188,10 +191,10 @@ def test_work_past_its_deadline_stops(os_client, search_alias, encoder) -> None:
     with pytest.raises(SearchTimeoutError):
         searcher.search(SearchParams(image=str(PHOTO)), deadline=time.monotonic() - 1)
     assert gated.calls == 0  # the model never ran for a caller that had given up
-    slots = Slots(1)
-    assert slots.take() and not slots.take()
-    slots.give_back()
-    assert slots.take()
+    budget = PixelBudget(100)
+    assert budget.take(60) and not budget.take(60) and budget.take(40)
+    budget.give_back(60)
+    assert budget.take(50)
 
 
 # --------------------------------------------------------------------------- the real server

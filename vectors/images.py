@@ -36,6 +36,7 @@ __all__ = [
     "ImageError",
     "ImageLoaderConfig",
     "decode_image",
+    "header_pixels",
     "load_image",
     "load_image_safe",
     "read_image_bytes",
@@ -132,6 +133,12 @@ def _claimed_formats(data: bytes, config: ImageLoaderConfig) -> list[tuple[str, 
         if factory is not None and verdict and not isinstance(verdict, str):
             claimed.append((fmt, factory))  # a str verdict is PIL's "looks like, but" warning
     return claimed
+
+
+def header_pixels(data: bytes, config: ImageLoaderConfig = DEFAULT_CONFIG) -> int | None:
+    """width * height from the header alone (no pixel is decoded), or None if unknown."""
+    size = _header_size(data, config)
+    return size[0] * size[1] if size else None
 
 
 def sniff_format(data: bytes, config: ImageLoaderConfig = DEFAULT_CONFIG) -> str | None:

@@ -13,19 +13,17 @@ OpenSearch calls run in worker threads under the per-request timeout.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from visearch.plugin.search import Searcher
+from visearch.vectors.images import header_pixels
 from visearch.web import errors
 from visearch.web.backend import Backend
 from visearch.web.config import ServiceConfig
@@ -33,10 +31,10 @@ from visearch.web.context import RequestContext
 from visearch.web.docs import install_docs
 from visearch.web.errors import ApiError
 from visearch.web.intake import read_search
-from visearch.web.memory import trim_heap
 from visearch.web.openapi import install_openapi
 from visearch.web.schemas import ERRORS
 from visearch.web.service import SearchService
+from visearch.web.workers import Workers
 
 STATIC = Path(__file__).with_name("static")
 T = TypeVar("T")
@@ -97,63 +95,6 @@ def create_app(source: Searcher | Backend, config: ServiceConfig | None = None) 
     return app
 
 
-class Workers:
-    """Worker threads in two bounded pools: image searches (decode + encode) and requests that
-    only call the cluster. A full pool answers 503 with Retry-After at once, and a slot is
-    held until its thread really ends, so work abandoned at the timeout still counts."""
-
-    def __init__(self, config: ServiceConfig) -> None:
-        self.timeout_s = config.timeout_s
-        self.images = Slots(config.image_workers, on_idle=trim_heap)
-        self.cluster = Slots(config.cluster_workers)
-        self._threads = anyio.CapacityLimiter(config.image_workers + config.cluster_workers)
-
-    async def run(self, slots: Slots, work: Callable[[float], T]) -> T:
-        """`work(deadline)` in a worker thread; 504 once the request's time is up (the work
-        stops at its next stage boundary, its OpenSearch calls have the same timeout)."""
-        if not slots.take():
-            raise ApiError(503, "busy", "too many searches at once; retry shortly", retry_after=1)
-        deadline = time.monotonic() + self.timeout_s
-
-        def job() -> T:
-            try:
-                return work(deadline)
-            finally:
-                slots.give_back()
-
-        try:
-            with anyio.fail_after(self.timeout_s):
-                return await anyio.to_thread.run_sync(
-                    job, abandon_on_cancel=True, limiter=self._threads
-                )
-        except TimeoutError:
-            message = f"the request took longer than {self.timeout_s:g}s"
-            raise ApiError(504, "timeout", message) from None
-
-
-class Slots:
-    """At most `size` jobs at once, counted from the take until the job itself ends."""
-
-    def __init__(self, size: int, on_idle: Callable[[], None] | None = None) -> None:
-        self._size = self._free = size
-        self._on_idle = on_idle  # called when the last running job ends
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._free == 0:
-                return False
-            self._free -= 1
-            return True
-
-    def give_back(self) -> None:
-        with self._lock:
-            self._free += 1
-            idle = self._free == self._size
-        if idle and self._on_idle is not None:
-            self._on_idle()
-
-
 def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
     config = service.config
 
@@ -161,14 +102,22 @@ def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
     async def search(request: Request) -> dict[str, Any]:
         """Search by uploaded photo, image_url, similar_to, text, keywords and/or filters."""
         params, upload = await read_search(request, config)
-        image_work = upload is not None or bool(params.image_url)
-        slots = workers.images if image_work else workers.cluster
-        return await workers.run(slots, lambda deadline: service.search(params, upload, deadline))
+
+        def work(deadline: float) -> dict[str, Any]:
+            return service.search(params, upload, deadline)
+
+        if upload is not None:
+            # What it decodes to (an image over the cap is refused at once, so costs no more).
+            pixels = min(header_pixels(upload, service.url_config) or 1, config.max_query_pixels)
+            return await workers.image_work(pixels, work)
+        if params.image_url:
+            return await workers.image_work(config.max_query_pixels, work)
+        return await workers.cluster_work(work)
 
     @app.get("/v1/products/{sku}", responses=ERRORS)
     async def product(sku: str) -> dict[str, Any]:
         """One product by sku: title, price, attributes and its image URL."""
-        return await workers.run(workers.cluster, lambda _: service.product(sku))
+        return await workers.cluster_work(lambda _: service.product(sku))
 
     @app.get("/v1/facets", responses=ERRORS)
     async def facets(
@@ -184,9 +133,7 @@ def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
         """Facet counts (and price stats) of a browse, with optional filters."""
         chosen = _filters(filters or [])
         ranges = {"price_min": price_min, "price_max": price_max, "in_stock": in_stock}
-        return await workers.run(
-            workers.cluster, lambda _: service.facets(chosen, facet or [], **ranges)
-        )
+        return await workers.cluster_work(lambda _: service.facets(chosen, facet or [], **ranges))
 
     @app.get("/v1/config")
     async def settings() -> dict[str, Any]:

@@ -23,10 +23,14 @@ class ServiceConfig:
     """Let image_url reach loopback and private addresses (off: SSRF guard)."""
     max_query_pixels: int = 16_000_000
     """Decompression guard for query images, below ingest's 40 Mpx: the model sees 224x224."""
-    image_workers: int = 4
-    """Image searches decoding and encoding at once; more get 503 with Retry-After at once."""
+    image_pixel_budget: int = 48_000_000
+    """Pixels of image work in flight at once (each job reserves what its image decodes to);
+    a job past it gets 503 with Retry-After at once. Three photos at the query cap, or
+    hundreds of ordinary ones."""
+    image_workers: int = 16
+    """Threads for image work (jobs the budget admits beyond this wait for a thread)."""
     cluster_workers: int = 16
-    """Requests that only call the cluster (facets, products, searches without an image)."""
+    """Threads for requests that only call the cluster (facets, products, keyword searches)."""
     body_timeout_s: float = 10.0
     """A request body must arrive within this (408 past it)."""
     header_timeout_s: float = 10.0
@@ -46,8 +50,8 @@ class ServiceConfig:
     index has); when the index has none of them, every keyword attribute."""
 
     def __post_init__(self) -> None:
-        sizes = (self.max_upload_bytes, self.max_query_pixels, self.image_workers,
-                 self.cluster_workers, self.max_connections)  # fmt: skip
+        sizes = (self.max_upload_bytes, self.max_query_pixels, self.image_pixel_budget,
+                 self.image_workers, self.cluster_workers, self.max_connections)  # fmt: skip
         times = (self.timeout_s, self.body_timeout_s, self.header_timeout_s)
         if min(sizes) < 1 or min(times) <= 0:
             raise ValueError("limits, worker counts and timeouts must be positive")
