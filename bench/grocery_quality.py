@@ -54,7 +54,7 @@ def get_adapter(args: argparse.Namespace, base: Any) -> tuple[Any, float | None]
     labelled = read_labelled_photos(GROCERY / "gallery_natural.csv")
     cache = Path.home() / ".cache" / "visearch" / "features"
     features = cached_features(base, labelled.images, cache)
-    adapter, _ = train_adapter(features, labelled.labels, TuneConfig(), base.name)
+    adapter, _ = train_adapter(labelled, features, TuneConfig(), base.name)
     adapter.save(args.out / "adapter")
     return adapter, round(time.perf_counter() - started, 1)
 

@@ -49,7 +49,7 @@ class Measured:
     @property
     def e2e_rate(self) -> float:
         """Images/s of the first ingest, end to end."""
-        return self.first["embedded"] / self.first["seconds"]
+        return self.first["photos_embedded"] / self.first["seconds"]
 
     def as_dict(self) -> dict[str, Any]:
         first, rerun = self.first, self.rerun

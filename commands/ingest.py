@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from visearch.commands.options import DEFAULT_ENCODER, Settings, json_option, settings_options
+from visearch.commands.progress import note
 
 # Exit codes of `visearch ingest`, documented in the README.
 EXIT_OK, EXIT_ROW_FAILURES, EXIT_USAGE, EXIT_DELETE_REFUSED, EXIT_LOCKED, EXIT_FATAL = range(6)
@@ -40,6 +42,10 @@ def render(data: dict[str, Any]) -> str:
     lines = [f"{data['alias']} -> {what}: {counts} in {data['seconds']:.1f}s"]
     if data.get("swapped_from"):
         lines.append(f"alias swapped from {data['swapped_from']} (kept as previous)")
+    for failure in data.get("top_failures", []):
+        example = failure["example"]
+        where = f"line {example['line']}, sku {example['sku']}"
+        lines.append(f"  {failure['count']} x {failure['reason']}  (e.g. {where})")
     if refused := data.get("deletions_refused"):
         lines.append(f"deletions refused: {refusal_message(DeleteRefusal(**refused))}")
     if data.get("report"):
@@ -47,7 +53,7 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("ingest")
+@click.command("ingest", short_help="Index a catalog: embed what changed, update, delete.")
 @click.argument("catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @settings_options
 @click.option("--rebuild", is_flag=True, help="Build a new versioned index and swap the alias.")
@@ -164,12 +170,15 @@ def ingest_command(catalog: Path, settings: Settings, **flags: Any) -> None:
         stream = _open_catalog(catalog, flags)
         spec = _encoder_spec(client, settings)
         encoder_name = _encoder_name(spec, settings)
-        with _progress(catalog, flags) as progress:
-            _run(client, stream, settings, spec, encoder_name, options, progress, summary)
+        shown = _Shown(catalog, flags)
+        try:
+            _run(client, stream, settings, spec, encoder_name, options, shown, summary)
+        finally:
+            shown.close()
     except Exception as error:  # noqa: BLE001 - cron needs one clear line, not a traceback
         code = EXIT_LOCKED if isinstance(error, LockedError) else EXIT_FATAL
         prefix = "" if isinstance(error, LockedError | CatalogError) else "ingest failed: "
-        _report(summary, flags, error=f"{prefix}{fix_it(error)}", code=code)
+        _report(summary, flags, error=f"{prefix}{fix_it(error, settings)}", code=code)
     _report(summary, flags)
 
 
@@ -230,7 +239,7 @@ def _run(
     spec: str,
     name: str,
     options: Any,
-    progress: Callable[[int], None] | None,
+    shown: _Shown,
     summary: Any,
 ) -> Any:
     from dataclasses import replace
@@ -238,36 +247,53 @@ def _run(
     from visearch.ingest.pipeline import run_ingest
 
     load = settings.encoder_loader(batch_size=options.batch_size)
-    options = replace(options, progress=progress)
-    return run_ingest(client, stream, settings.index, name, lambda: load(spec), options, summary)
+
+    def load_labelled() -> Any:
+        with shown.loading(f"loading encoder {name}"):
+            return load(spec)
+
+    options = replace(options, progress=shown.advance)
+    return run_ingest(client, stream, settings.index, name, load_labelled, options, summary)
 
 
-def _progress(catalog: Path, flags: dict[str, Any]) -> Any:
-    """A tqdm bar on a terminal (its total counted from the catalog's lines); else nothing."""
-    from contextlib import nullcontext
+class _Shown:
+    """What ingest shows while it runs: a bar on a terminal (its total counted from the
+    catalog's lines), else nothing but a note when the model loads; nothing under --quiet
+    or --json."""
 
-    if flags["quiet"] or flags["as_json"] or not sys.stderr.isatty():
-        return nullcontext(None)
-    from tqdm import tqdm
+    def __init__(self, catalog: Path, flags: dict[str, Any]) -> None:
+        self._quiet = flags["quiet"] or flags["as_json"]
+        self._bar: Any = None
+        if self._quiet or not sys.stderr.isatty():
+            return
+        from tqdm import tqdm
 
-    total = None  # a pipe can be read only once: no total, no ETA
-    if catalog.is_file():
-        with catalog.open("rb") as handle:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-        total = max(lines - (0 if catalog.suffix.lower() in (".jsonl", ".ndjson") else 1), 0)
-    bar = tqdm(total=total, unit="product", dynamic_ncols=True)
-    return _Bar(bar)
+        total = None  # a pipe can be read only once: no total, no ETA
+        if catalog.is_file():
+            with catalog.open("rb") as handle:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+            total = max(lines - (0 if catalog.suffix.lower() in (".jsonl", ".ndjson") else 1), 0)
+        self._bar = tqdm(total=total, unit="product", dynamic_ncols=True)
 
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
 
-class _Bar:
-    def __init__(self, bar: Any) -> None:
-        self._bar = bar
+    @contextmanager
+    def loading(self, label: str) -> Iterator[None]:
+        if self._bar is not None:
+            self._bar.set_postfix_str(label + " ...")
+        elif not self._quiet:
+            note(label + " ...")
+        try:
+            yield
+        finally:
+            if self._bar is not None:
+                self._bar.set_postfix_str("")
 
-    def __enter__(self) -> Callable[[int], None]:
-        return self._bar.update
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.close()
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _report(summary: Any, flags: dict[str, Any], error: str | None = None, code: int = 0) -> None:

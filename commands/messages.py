@@ -8,6 +8,7 @@ from typing import Any
 from visearch.ingest.catalog.errors import CatalogError
 from visearch.ingest.errors import ConcreteIndexError, EncoderMismatchError, SplitAliasError
 from visearch.ingest.plan import DeleteRefusal
+from visearch.plugin.errors import EncoderMismatchError as SearchEncoderMismatch
 from visearch.vectors.load import AdapterNeededError
 
 _CATALOG_FIXES = {
@@ -21,8 +22,11 @@ _CATALOG_FIXES = {
 }
 
 
-def fix_it(error: Exception) -> str:
-    """The error's message and, when there is one, what to do about it."""
+def fix_it(error: Exception, settings: Any = None) -> str:
+    """The error's message and, when there is one, what to do about it (`settings`: the
+    command's cluster and alias, for errors about them)."""
+    if settings is not None and (cluster := _cluster_problem(error, settings)):
+        return cluster
     match error:
         case CatalogError(problem=problem, details=details) if problem in _CATALOG_FIXES:
             hint = _CATALOG_FIXES[problem].format_map(_Blank(details))
@@ -41,7 +45,67 @@ def fix_it(error: Exception) -> str:
             )
         case AdapterNeededError():
             return f"{error}: pass --adapter with the folder `visearch tune` wrote it to"
+        case SearchEncoderMismatch() if "+adapter-" in error.index_encoder:
+            base = error.index_encoder.partition("+adapter-")[0]
+            adapter = "adapter-" + error.index_encoder.partition("+adapter-")[2]
+            return (
+                f"index {error.alias!r} was built with {adapter} on {base}, and this query "
+                f"uses {error.encoder!r}: pass --adapter with that adapter's folder (and "
+                f"--encoder {base}, or no --encoder), or rebuild the index without the adapter"
+            )
+        case SearchEncoderMismatch():
+            return (
+                f"index {error.alias!r} was built with {error.index_encoder!r}; this query uses "
+                f"{error.encoder!r}: pass --encoder {error.index_encoder} (or no --encoder), or "
+                f"rebuild the index with --rebuild --encoder {error.encoder}"
+            )
     return str(error)
+
+
+def _cluster_problem(error: Exception, settings: Any) -> str | None:
+    """OpenSearch unreachable, or no such alias: the URL, and what to do."""
+    from opensearchpy.exceptions import ConnectionError as Unreachable
+
+    from visearch.plugin.errors import IndexNotFoundError, SearchBackendError
+
+    cause = error.__cause__ if isinstance(error, SearchBackendError) else error
+    if isinstance(cause, Unreachable):
+        return (
+            f"cannot reach OpenSearch at {_shown(settings.opensearch_url)}. Is it running? "
+            "Start the local node with `visearch opensearch up`, or point OPENSEARCH_URL "
+            "(--opensearch-url) at your cluster"
+        )
+    if isinstance(error, IndexNotFoundError):
+        return _missing_alias(error.alias, settings)
+    return None
+
+
+def _missing_alias(alias: str, settings: Any) -> str:
+    import difflib
+
+    try:
+        found = settings.client(timeout_s=5).indices.get_alias()
+    except Exception:  # noqa: BLE001 - the hint is a courtesy; the error stands without it
+        found = {}
+    aliases = {name for info in found.values() for name in info.get("aliases", {})}
+    names = sorted(n for n in aliases if not n.startswith(".") and not n.endswith("-previous"))
+    message = f"no alias {alias!r} at {_shown(settings.opensearch_url)}"
+    close = difflib.get_close_matches(alias, names, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    if names:
+        message += f" Aliases there: {', '.join(names)}."
+    return message + f" To build it: visearch ingest CATALOG --index {alias}"
+
+
+def _shown(url: str) -> str:
+    """The URL without a password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@")
 
 
 def refusal_message(refusal: DeleteRefusal) -> str:

@@ -51,7 +51,7 @@ def _render_status(data: dict[str, Any]) -> str:
     )
 
 
-@click.group("opensearch")
+@click.group("opensearch", short_help="A local OpenSearch node: up, down, status.")
 def opensearch_group() -> None:
     """Run a local single-node OpenSearch with k-NN (no Docker needed).
 
@@ -61,7 +61,7 @@ def opensearch_group() -> None:
     """
 
 
-@opensearch_group.command("up")
+@opensearch_group.command("up", short_help="Provision and start the local node.")
 @opensearch_url_option
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for yellow.")
 @json_option("the status")
@@ -84,7 +84,7 @@ def opensearch_up(opensearch_url: str, timeout: float, as_json: bool) -> None:
         raise click.ClickException(str(error)) from error
 
 
-@opensearch_group.command("down")
+@opensearch_group.command("down", short_help="Stop the local node.")
 @opensearch_url_option
 def opensearch_down(opensearch_url: str) -> None:
     """Stop the local node (its data stays in the cache).
@@ -99,7 +99,7 @@ def opensearch_down(opensearch_url: str) -> None:
     click.echo("stopped" if stopped else "not running")
 
 
-@opensearch_group.command("status")
+@opensearch_group.command("status", short_help="Is the local node up? Health, plugins.")
 @opensearch_url_option
 @json_option("the status")
 def opensearch_status(opensearch_url: str, as_json: bool) -> None:

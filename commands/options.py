@@ -65,6 +65,20 @@ def _index_name(_: click.Context, __: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(error)) from None
 
 
+def quiet_model_loading() -> None:
+    """No download or checkpoint progress bars from the model libraries: the commands say
+    what they load themselves, and `--json` output stays the only output."""
+    import logging
+
+    for name in ("transformers", "sentence_transformers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+    except ImportError:  # an older hub without the switch
+        return
+    disable_progress_bars()
+
+
 def opensearch_url_option(command: Command) -> Command:
     return click.option(
         "--opensearch-url",

@@ -19,34 +19,56 @@ from visearch.commands.options import (
 def render_eval(data: dict[str, Any]) -> str:
     lines = []
     for run in data["runs"]:
-        metrics, exact = run["metrics"], run["exact_metrics"]
-        names = list(metrics)
-        lines.append(f"{run['label'] or 'eval'}: {run['queries']} queries")
-        lines.append("  " + "  ".join(f"{name:>9}" for name in ["", *names]))
-        lines.append("  " + "  ".join(f"{v:>9}" for v in ["search", *_fmt(metrics, names)]))
-        lines.append("  " + "  ".join(f"{v:>9}" for v in ["exact", *_fmt(exact, names)]))
-        lines.append(f"  ANN/exact top-10 overlap: {run['ann_exact_overlap_at_10']:.3f}")
-        diag = run["diagnostics"]
+        lines += _render_run(run)
+    for row in data.get("categories_worse", []):
         lines.append(
-            "  colour bias (same colour, other category, top 10): "
-            f"{diag['colour_bias']['mean_share_same_colour_other_category_top10']:.3f}; "
-            "category purity of top 10: "
-            f"{diag['category_collapse']['mean_top10_category_purity']:.3f}; "
-            f"leaked queries: {diag['leakage']['queries_matching_a_catalog_photo']}"
+            f"  worse than the baseline: {row['category']} (n={row['queries']}) "
+            f"R@1 {row['before']:.2f} -> {row['after']:.2f}"
         )
-        for group, values in run["by_group"].items():
-            recalls = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if k.startswith("recall"))
-            lines.append(f"    {group:<24} n={values['queries']:<4} {recalls}")
     if data.get("plot"):
         lines.append(f"recall curves: {data['plot']}")
+    if data.get("sheet"):
+        lines.append(f"worst queries, with their top hits: {data['sheet']}")
     return "\n".join(lines)
+
+
+def _render_run(run: dict[str, Any]) -> list[str]:
+    metrics, exact = run["metrics"], run["exact_metrics"]
+    names = list(metrics)
+    seconds = run.get("seconds", {})
+    lines = [
+        f"{run['label'] or 'eval'}: {run['queries']} queries in {seconds.get('total', 0):.1f} s"
+    ]
+    lines.append("  " + "  ".join(f"{name:>9}" for name in ["", *names]))
+    lines.append("  " + "  ".join(f"{v:>9}" for v in ["search", *_fmt(metrics, names)]))
+    lines.append("  " + "  ".join(f"{v:>9}" for v in ["exact", *_fmt(exact, names)]))
+    lines.append(f"  ANN/exact top-10 overlap: {run['ann_exact_overlap_at_10']:.3f}")
+    diag = run["diagnostics"]
+    bias = diag["colour_bias"]
+    measured = bias["mean_share_same_colour_other_category_top10"]
+    colour = f"{measured:.3f}" if measured is not None else f"n/a ({bias['not_measured']})"
+    leakage = diag["leakage"]
+    lines.append(
+        f"  colour bias (same colour, other category, top 10): {colour}; category purity of "
+        f"top 10: {diag['category_collapse']['mean_top10_category_purity']:.3f}"
+    )
+    lines.append(
+        f"  leaked queries: {leakage['queries_matching_a_catalog_photo']} "
+        + ", ".join(f"{rule} {n}" for rule, n in leakage["by_rule"].items())
+    )
+    lines.append(f"  categories, worst first ({len(run['by_group'])}):")
+    for group, values in list(run["by_group"].items())[:15]:
+        recalls = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if k.startswith("recall"))
+        lines.append(f"    {group:<24} n={values['queries']:<4} {recalls}")
+    lines.append(f"  failing queries (wrong first hit): {len(run['failures'])}")
+    return lines
 
 
 def _fmt(metrics: dict[str, float], names: list[str]) -> list[str]:
     return [f"{metrics.get(name, 0.0):.3f}" for name in names]
 
 
-@click.command("eval")
+@click.command("eval", short_help="Measure search quality on labelled queries.")
 @click.argument("queries", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @settings_options
 @click.option("--split", help="Only rows whose `split` column has this value (e.g. val).")
@@ -59,55 +81,107 @@ def _fmt(metrics: dict[str, float], names: list[str]) -> list[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the Recall@K curve as a PNG here.",
 )
+@click.option(
+    "--sheet",
+    "sheet_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a contact sheet PNG of the worst failing queries here.",
+)
+@click.option("--worst", default=10, show_default=True, help="Failing queries on the sheet.")
+@click.option(
+    "--images-base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The catalog's folder (its photo paths are relative to it): for the sheet, "
+    "and the near-duplicate check of an index built with an adapter.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A saved `eval --json` run: list the categories that got worse since.",
+)
 @json_option("the metrics")
-def eval_command(
-    queries: Path,
-    settings: Settings,
-    split: str | None,
-    group_by: str | None,
-    k_max: int,
-    label: str,
-    plot_path: Path | None,
-    as_json: bool,
-) -> None:
-    """Measure search quality on labelled queries: Recall@1/5/10/20, MRR, nDCG@10,
-    per-category recall, ANN-vs-exact agreement, and failure-mode diagnostics.
+def eval_command(queries: Path, settings: Settings, as_json: bool, **options: Any) -> None:
+    """Measure search quality on labelled queries: Recall@K, MRR, nDCG@10, categories worst
+    first, failing queries, ANN-vs-exact agreement and failure diagnostics.
 
     QUERIES is a CSV or JSONL with `image` (or `text`) and `relevant_skus`.
 
     \b
     Example:
-      visearch eval ../shared/data/grocery/queries.csv --split val --plot recall.png
+      visearch eval ../shared/data/grocery/queries.csv --split val --plot recall.png \\
+          --images-base ../shared/data/grocery --sheet worst.png
     """
     from visearch.commands.messages import fix_it
     from visearch.plugin.errors import SearchError
-    from visearch.plugin.search import open_searcher
-    from visearch.quality.evaluate import run_eval
-    from visearch.quality.plot import plot_recall_curves
-    from visearch.quality.queries import read_queries
     from visearch.vectors.encoders import EncoderError
 
     try:
-        wanted = read_queries(queries, split=split, group_by=group_by)
-        searcher = open_searcher(
-            settings.client(),
-            settings.index,
-            load_encoder=settings.encoder_loader(),
-            requested=settings.encoder,
-            default=DEFAULT_ENCODER,
-        )
-        name = searcher.encoder.name if searcher.encoder else ""
-        report = run_eval(searcher, wanted, label=label or name, k_max=k_max)
-    except (ValueError, SearchError, EncoderError) as error:
-        raise click.ClickException(fix_it(error)) from error
-    data: dict[str, Any] = {"runs": [report.as_dict()]}
-    if plot_path:
-        title = f"{settings.index}: {queries.name}" + (f" ({split})" if split else "")
-        data["plot"] = str(plot_recall_curves([(report.label, report.curve)], plot_path, title))
+        data = _evaluate(queries, settings, options)
+    except (ValueError, SearchError, EncoderError, OSError) as error:
+        raise click.ClickException(fix_it(error, settings)) from error
     emit(data, as_json, render_eval)
 
 
-@click.command("tune")
+def _evaluate(queries: Path, settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    from visearch.commands.progress import note, progress
+    from visearch.plugin.search import open_searcher
+    from visearch.quality.evaluate import run_eval
+    from visearch.quality.queries import read_queries
+
+    wanted = read_queries(queries, split=options["split"], group_by=options["group_by"])
+    note(f"loading the encoder of {settings.index!r} ...")
+    searcher = open_searcher(
+        settings.client(),
+        settings.index,
+        load_encoder=settings.encoder_loader(),
+        requested=settings.encoder,
+        default=DEFAULT_ENCODER,
+    )
+    name = searcher.encoder.name if searcher.encoder else ""
+    with progress(len(wanted), "query", "eval", plural="queries") as advance:
+        report = run_eval(
+            searcher,
+            wanted,
+            label=options["label"] or name,
+            k_max=options["k_max"],
+            images_base=options["images_base"],
+            progress=advance,
+        )
+    return _outputs(report, queries, settings, options)
+
+
+def _outputs(report: Any, queries: Path, settings: Settings, options: dict[str, Any]) -> dict:
+    import json
+
+    from visearch.quality.compare import baseline_groups, regressions
+    from visearch.quality.contact_sheet import contact_sheet
+    from visearch.quality.plot import plot_recall_curves
+
+    data: dict[str, Any] = {"runs": [report.as_dict()]}
+    if options["baseline"] is not None:
+        before = baseline_groups(json.loads(options["baseline"].read_text()))
+        data["categories_worse"] = regressions(report.by_group, before)
+    if options["plot_path"]:
+        split = options["split"]
+        title = f"{settings.index}: {queries.name}" + (f" ({split})" if split else "")
+        curves = [(report.label, report.curve)]
+        data["plot"] = str(plot_recall_curves(curves, options["plot_path"], title))
+    if options["sheet_path"]:
+        from visearch.quality.catalog_vectors import load_catalog_vectors
+
+        catalog = load_catalog_vectors(settings.client(), settings.index)
+        sheet = contact_sheet(
+            report.failures,
+            catalog,
+            options["images_base"],
+            options["sheet_path"],
+            options["worst"],
+        )
+        data["sheet"] = str(sheet)
+    return data
+
+
+@click.command("tune", short_help="Learn a catalog-tuned adapter from photos.")
 @click.argument("photos", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @settings_options
 @click.option(
@@ -145,6 +219,7 @@ def tune_command(
           --out adapters/grocery-v1
     """
     from visearch.commands.messages import fix_it
+    from visearch.commands.progress import note
     from visearch.quality.tune import (
         TuneConfig,
         cached_features,
@@ -157,14 +232,27 @@ def tune_command(
         raise click.UsageError("tune learns an adapter on the plain encoder: drop --adapter")
     try:
         labelled = read_labelled_photos(photos)
-        encoder = settings.encoder_loader()(settings.encoder or DEFAULT_ENCODER)
+        spec = settings.encoder or DEFAULT_ENCODER
+        note(f"loading encoder {spec} ...")
+        encoder = settings.encoder_loader()(spec)
     except (ValueError, EncoderError) as error:
-        raise click.ClickException(fix_it(error)) from error
+        raise click.ClickException(fix_it(error, settings)) from error
     cache = cache_dir or Path.home() / ".cache" / "visearch" / "features"
-    features = cached_features(encoder, labelled.images, cache)
+    features = cached_features(encoder, labelled.images, cache, progress=note)
     config = TuneConfig(output_dim=min(output_dim, encoder.dim), epochs=epochs)
-    adapter, metrics = train_adapter(features, labelled.labels, config, encoder.name)
+    adapter, metrics = train_adapter(labelled, features, config, encoder.name, progress=note)
     adapter.meta["trained_on"] = str(photos.resolve())
     adapter.save(out_dir)
     data = {"adapter": adapter.id, "folder": str(out_dir), **metrics}
-    emit(data, as_json, lambda d: "\n".join(f"{key}: {value}" for key, value in d.items()))
+    emit(data, as_json, render_tune)
+
+
+def render_tune(data: dict[str, Any]) -> str:
+    lines = [f"{key}: {value}" for key, value in data.items() if key != "categories_worse"]
+    worse = data.get("categories_worse") or []
+    lines.append(f"categories worse on the hold-out after tuning: {len(worse)}")
+    lines += [
+        f"  {row['category']} (n={row['queries']}): R@1 {row['before']:.2f} -> {row['after']:.2f}"
+        for row in worse
+    ]
+    return "\n".join(lines)

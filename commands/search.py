@@ -14,6 +14,7 @@ from visearch.commands.options import (
     json_option,
     settings_options,
 )
+from visearch.commands.progress import note
 from visearch.plugin.params import Boosts, ParamSpec, search_parameters
 
 Command = Callable[..., Any]
@@ -76,11 +77,18 @@ def params_from_options(values: dict[str, Any]) -> Any:
     return SearchParams(boosts=Boosts(**boosts), **values)
 
 
+FACET_VALUES_SHOWN = 12
+
+
 def render(data: dict[str, Any]) -> str:
     hits = data["hits"]
     start = data["page"] * data["k"]
+    if data["mode"] in ("vector", "hybrid"):  # a pool of the nearest, not a count of matches
+        found = f"top {data['total']} by look"
+    else:
+        found = f"{data['total']} results"
     lines = [
-        f"{data['mode']} search: {data['total']} results, showing {start + 1 if hits else 0}"
+        f"{data['mode']} search: {found}, showing {start + 1 if hits else 0}"
         f"-{start + len(hits)} ({data['timings']['total_ms']:.0f} ms)"
     ]
     lines.append(f"{'#':>3}  {'sku':<12} {'score':>7}  {'price':>8}  title")
@@ -91,9 +99,11 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"{rank:>3}  {hit['sku']:<12} {score:>7.4f}  {price:>8}  {hit['title']}")
     for field, values in (data.get("facets") or {}).items():
         shown = ", ".join(
-            f"{'*' if v['selected'] else ''}{v['value']} ({v['count']})" for v in values[:12]
+            f"{'*' if v['selected'] else ''}{v['value']} ({v['count']})"
+            for v in values[:FACET_VALUES_SHOWN]
         )
-        lines.append(f"{field}: {shown}")
+        more = len(values) - FACET_VALUES_SHOWN
+        lines.append(f"{field}: {shown}" + (f", +{more} more (--facet-size)" if more > 0 else ""))
     if data.get("price"):
         stats = data["price"]
         if stats.get("count"):
@@ -101,7 +111,7 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("search")
+@click.command("search", short_help="Search by photo, text, similar product, words.")
 @settings_options
 @search_options
 @json_option("hits and facets")
@@ -124,6 +134,8 @@ def search_command(settings: Settings, as_json: bool, **values: Any) -> None:
     try:
         params = params_from_options(values)
         needs_model = params.image is not None or params.text is not None
+        if needs_model and not as_json:
+            note(f"loading the encoder of {settings.index!r} ...")
         searcher = open_searcher(
             settings.client(),
             settings.index,
@@ -133,5 +145,5 @@ def search_command(settings: Settings, as_json: bool, **values: Any) -> None:
         )
         result = searcher.search(params)
     except (ValueError, SearchError, EncoderError) as error:
-        raise click.ClickException(fix_it(error)) from error
+        raise click.ClickException(fix_it(error, settings)) from error
     emit(result.as_dict(), as_json, render)

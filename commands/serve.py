@@ -10,7 +10,7 @@ import click
 from visearch.commands.options import DEFAULT_ENCODER, Settings, settings_options
 
 
-@click.command("serve")
+@click.command("serve", short_help="Serve the HTTP API and the search page.")
 @settings_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, help="Port to listen on.")
@@ -102,7 +102,11 @@ def serve_command(
     backend = _backend(settings, config, max_batch, batch_window_ms / 1000)
     app = create_app(backend, config)
     if backend.fatal is not None:
-        raise click.ClickException(fix_it(backend.fatal))
+        raise click.ClickException(fix_it(backend.fatal, settings))
+    if backend.searcher is None and backend.waiting_for is not None:
+        problem = fix_it(backend.waiting_for, settings)
+        click.echo(f"warning: {problem}. Serving anyway: /healthz says unavailable, and the "
+                   "service connects when OpenSearch answers", err=True)  # fmt: skip
     serve(app, host, port, config)
 
 

@@ -68,8 +68,10 @@ class Applier:
             summary.unchanged += 1
 
     def _count(self, decision: Decision) -> None:
+        if decision.action is Action.EMBED:
+            self.summary.photos_embedded += len(decision.prepared.refs)
         counts = {
-            Action.EMBED: ("embedded", len(decision.prepared.refs)),
+            Action.EMBED: ("embedded", 1),
             Action.UPDATE: ("updated", 1),
             Action.COPY: ("copied", 1),
             Action.UNCHANGED: ("unchanged", 1),
@@ -99,7 +101,7 @@ class Applier:
                 self.summary.errors.append(result)
                 continue
             prepared = result.prepared
-            photos = photos_field(prepared.refs, list(result.vectors))
+            photos = photos_field(prepared.refs, prepared.digests, list(result.vectors))
             source = full_document(
                 _product(prepared),
                 photos,
@@ -108,7 +110,8 @@ class Applier:
                 embedded_at=stamp,
             )
             self._write({"_op_type": "index", "_source": source}, prepared)
-            self.summary.embedded += len(photos)
+            self.summary.embedded += 1
+            self.summary.photos_embedded += len(photos)
 
     def _copied(self, results: list[tuple[Prepared, dict[str, Any] | None]]) -> None:
         for prepared, old in results:

@@ -20,6 +20,7 @@ from visearch.mappings.fields import (
     ENCODER,
     INDEXED_AT,
     PHOTO_COUNT,
+    PHOTO_DIGEST,
     PHOTO_IMAGE,
     PHOTO_VECTOR,
     PHOTOS_FIELD,
@@ -49,10 +50,13 @@ def doc_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def photos_field(refs: Sequence[str], vectors: Sequence[Any]) -> list[dict[str, Any]]:
+def photos_field(
+    refs: Sequence[str], digests: Sequence[str], vectors: Sequence[Any]
+) -> list[dict[str, Any]]:
     """One nested entry per photo; vectors stay float32 (the client's serializer writes them)."""
     return [
-        {PHOTO_IMAGE: ref, PHOTO_VECTOR: vector} for ref, vector in zip(refs, vectors, strict=True)
+        {PHOTO_IMAGE: ref, PHOTO_DIGEST: digest, PHOTO_VECTOR: vector}
+        for ref, digest, vector in zip(refs, digests, vectors, strict=True)
     ]
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.records import Product, RowError
 from visearch.vectors.images import ImageError, ImageLoaderConfig, decode_image, read_image_bytes
-from visearch.vectors.keys import vector_key
+from visearch.vectors.keys import photo_digest, vector_key
 from visearch.vectors.netguard import GuardedSession
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class Prepared:
     product: Product | None = None
     key: str | None = None
     refs: tuple[str, ...] = ()  # the photos that made `key` (bad extra photos are left out)
+    digests: tuple[str, ...] = ()  # each photo's SHA-256, stored beside its vector
     images: list[Image.Image] | None = None  # None: not decoded
     error: RowError | None = None
     photo_errors: list[RowError] = field(default_factory=list)
@@ -82,33 +83,42 @@ def prepare(
     if isinstance(item, RowError):
         return Prepared(item.sku, item.line, error=item)
     product = item
-    photos: list[tuple[str, bytes]] = []
+    photos: list[tuple[str, bytes, str]] = []  # ref, bytes, digest
     problems: list[RowError] = []
     for ref in product.images:
         try:
             data = read_image_bytes(ref, source.root, source.config, source.session)
-            photos.append((ref, data))
+            photos.append((ref, data, photo_digest(data)))
         except ImageError as error:
             problems.append(_failure(product, error))
     if not photos or photos[0][0] != product.image:
         return Prepared(product.sku, product.line, product, error=problems[0])
-    key = vector_key([data for _, data in photos], source.encoder_name)
-    refs = tuple(ref for ref, _ in photos)
-    if not wants_pixels(product.sku, key):
-        return Prepared(product.sku, product.line, product, key, refs, photo_errors=problems)
-    kept: list[tuple[str, bytes, Image.Image]] = []
-    for ref, data in photos:
+    if not wants_pixels(product.sku, vector_key([d for *_, d in photos], source.encoder_name)):
+        return _prepared(product, photos, source, None, problems)
+    kept: list[tuple[str, bytes, str]] = []
+    images: list[Image.Image] = []
+    for ref, data, digest in photos:
         try:
-            kept.append((ref, data, decode_image(data, ref, source.config)))
+            images.append(decode_image(data, ref, source.config))
+            kept.append((ref, data, digest))
         except ImageError as error:
             if ref == product.image:
                 return Prepared(product.sku, product.line, product, error=_failure(product, error))
             problems.append(_failure(product, error))
-    if len(kept) < len(photos):
-        key = vector_key([data for _, data, _ in kept], source.encoder_name)
-    refs = tuple(ref for ref, _, _ in kept)
-    images = [image for _, _, image in kept]
-    return Prepared(product.sku, product.line, product, key, refs, images, None, problems)
+    return _prepared(product, kept, source, images, problems)
+
+
+def _prepared(
+    product: Product,
+    photos: list[tuple[str, bytes, str]],
+    source: PhotoSource,
+    images: list[Image.Image] | None,
+    problems: list[RowError],
+) -> Prepared:
+    digests = tuple(digest for *_, digest in photos)
+    key = vector_key(digests, source.encoder_name)
+    refs = tuple(ref for ref, *_ in photos)
+    return Prepared(product.sku, product.line, product, key, refs, digests, images, None, problems)
 
 
 def _failure(product: Product, error: ImageError) -> RowError:

@@ -3,6 +3,7 @@ turned into the exit code by the CLI."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,18 @@ from visearch.ingest.plan import DeleteRefusal
 from visearch.ingest.records import RowError
 
 T = TypeVar("T")
+_IMAGE_PREFIX = re.compile(r"^image \S+: ")  # ImageError: "image <ref>: <reason>"
+_QUOTED = re.compile(r"'[^']*'")
+_PARENTHESISED_PATH = re.compile(r" \((?:/|[A-Za-z]:\\)[^)]*\)")
+_NUMBER = re.compile(r"\d+")
+
+
+def failure_kind(error: RowError) -> str:
+    """A row error's reason without the values that differ from row to row."""
+    reason = _IMAGE_PREFIX.sub("", error.reason)
+    reason = _PARENTHESISED_PATH.sub("", reason)
+    reason = _QUOTED.sub("'…'", reason)
+    return f"{error.stage}: {_NUMBER.sub('N', reason)}"
 
 
 @dataclass
@@ -21,8 +34,9 @@ class IngestSummary:
     index: str = ""
     rebuild: bool = False
     dry_run: bool = False  # counters say what a real run would do; nothing was written
-    read: int = 0
-    embedded: int = 0  # photos run through the model
+    read: int = 0  # catalog records
+    embedded: int = 0  # products whose photos went through the model
+    photos_embedded: int = 0  # their photos (several per product with extra photos)
     unchanged: int = 0
     updated: int = 0
     deleted: int = 0
@@ -41,7 +55,20 @@ class IngestSummary:
         data = asdict(self)
         data.pop("errors")
         data["deletions_refused"] = self.deletions_refused and self.deletions_refused.as_dict()
+        data["top_failures"] = self.top_failures()
         return data
+
+    def top_failures(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The commonest reasons records failed, with a count and one example each, so a
+        summary says why without the report (names and paths are folded out of a reason)."""
+        groups: dict[str, list[RowError]] = {}
+        for error in self.errors:
+            groups.setdefault(failure_kind(error), []).append(error)
+        ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+        return [
+            {"reason": kind, "count": len(errors), "example": errors[0].as_dict()}
+            for kind, errors in ranked[:limit]
+        ]
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds

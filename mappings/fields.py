@@ -11,6 +11,7 @@ import re
 SKU = "sku"  # the document id, also a keyword field (hits read it from doc values)
 PHOTOS_FIELD = "photos"  # nested: one entry per photo of the product
 PHOTO_IMAGE = "image"  # inside each photo: the reference it was read from
+PHOTO_DIGEST = "sha256"  # inside each photo: its bytes' SHA-256 (exact duplicates)
 PHOTO_VECTOR = "vector"  # inside each photo: the knn_vector
 VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
 

@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+import numpy as np
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from visearch.mappings.fields import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD, VECTOR_FIELD
 from visearch.plugin.errors import (
     IndexNotFoundError,
+    InvalidParamsError,
     ProductNotFoundError,
     SearchBackendError,
     SearchTimeoutError,
@@ -103,49 +105,73 @@ class Searcher:
         self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
         return self._schema[0]
 
-    def search(self, params: SearchParams, *, deadline: float | None = None) -> SearchResult:
+    def search(
+        self,
+        params: SearchParams,
+        *,
+        deadline: float | None = None,
+        vector: np.ndarray | None = None,
+    ) -> SearchResult:
         """Run `params`. With a `deadline` (a `time.monotonic()` value) the work stops between
-        stages once it has passed: a caller that gave up does not keep the CPU busy."""
+        stages once it has passed: a caller that gave up does not keep the CPU busy. A
+        `vector` already made for the image or text of `params` is used as it is."""
         started = time.perf_counter()
         schema = self.schema
         check_request(params, schema)  # cheap checks before the model runs
-        vector, load_ms, encode_ms = None, 0.0, 0.0
-        if params.similar_to is not None:
-            vector, load_ms = _timed(lambda: self._stored_vector(str(params.similar_to)))
-        elif params.has_vector_query:
-            encoder = check_encoder(params, schema, self.encoder)
-            image = None
-            if params.image is not None:
-                image, load_ms = _timed(lambda: load_query_image(params.image, self.image_config))
-            _in_time(deadline, "decoding the query image")
-            vector, encode_ms = _timed(
-                lambda: embed_query(
-                    encoder, image, params.text, params.image_weight, params.text_weight
-                )
-            )
+        load_ms = encode_ms = 0.0
+        if vector is None:
+            vector, load_ms, encode_ms = self._query_vector(params, schema, deadline)
+        elif not params.has_vector_query:
+            raise InvalidParamsError("a vector was given for a search without image or text")
         _in_time(deadline, "encoding the query")
         plan = build_request(params, schema, vector)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
-        hits, total = _page(plan, params, responses, schema)
-        aggs = responses[0].get("aggregations", {})
-        timings = Timings(
-            load_ms=load_ms,
-            encode_ms=encode_ms,
-            opensearch_took_ms=float(took),
-            opensearch_ms=opensearch_ms,
-            total_ms=(time.perf_counter() - started) * 1000,
+        timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
+        result = _result(plan, params, responses, schema, timings)
+        return replace(result, timings=replace(timings, total_ms=_since(started)))
+
+    def search_batch(
+        self, items: Sequence[tuple[SearchParams, np.ndarray | None]]
+    ) -> list[SearchResult]:
+        """Many searches in one `_msearch` request, each with its query vector already made
+        (None for keyword and filter searches): what evaluation and batch callers need."""
+        schema = self.schema
+        plans = []
+        for params, vector in items:
+            check_request(params, schema)
+            if params.has_vector_query and vector is None:
+                raise InvalidParamsError("search_batch needs the vector of each image or text")
+            plans.append(build_request(params, schema, vector))
+        body = [line for plan in plans for line in plan.msearch_body()]
+        (responses, took), opensearch_ms = _timed(lambda: self._send_lines(body))
+        results, at = [], 0
+        for plan, (params, _) in zip(plans, items, strict=True):
+            mine = responses[at : at + len(plan.searches)]
+            at += len(plan.searches)
+            timings = Timings(opensearch_took_ms=float(took), opensearch_ms=opensearch_ms)
+            results.append(_result(plan, params, mine, schema, timings))
+        return results
+
+    def _query_vector(
+        self, params: SearchParams, schema: IndexSchema, deadline: float | None
+    ) -> tuple[Any, float, float]:
+        """The query vector of `params` (None without one), load and encode milliseconds."""
+        if params.similar_to is not None:
+            vector, load_ms = _timed(lambda: self._stored_vector(str(params.similar_to)))
+            return vector, load_ms, 0.0
+        if not params.has_vector_query:
+            return None, 0.0, 0.0
+        encoder = check_encoder(params, schema, self.encoder)
+        image, load_ms = None, 0.0
+        if params.image is not None:
+            image, load_ms = _timed(lambda: load_query_image(params.image, self.image_config))
+        _in_time(deadline, "decoding the query image")
+        vector, encode_ms = _timed(
+            lambda: embed_query(
+                encoder, image, params.text, params.image_weight, params.text_weight
+            )
         )
-        return SearchResult(
-            mode=plan.mode,
-            hits=hits,
-            total=total,
-            page=params.page,
-            k=params.k,
-            candidates=None if plan.mode == "browse" else params.pool_size,
-            facets=facets(aggs, params),
-            price=price_stats(aggs),
-            timings=timings,
-        )
+        return vector, load_ms, encode_ms
 
     def product(self, sku: str) -> Hit:
         """One product by sku (one GET); `ProductNotFoundError` when there is none."""
@@ -172,23 +198,35 @@ class Searcher:
 
     def _send(self, plan: SearchPlan) -> tuple[list[Mapping[str, Any]], float]:
         """The one HTTP request; returns each search's response and OpenSearch's `took`."""
+        if len(plan.searches) > 1:
+            return self._send_lines(plan.msearch_body())
         try:
-            if len(plan.searches) == 1:
-                response = self.client.search(index=self.alias, body=plan.searches[0])
-                responses = [response]
-            else:
-                response = self.client.msearch(index=self.alias, body=plan.msearch_body())
-                responses = response["responses"]
+            response = self.client.search(index=self.alias, body=plan.searches[0])
         except NotFoundError:
             raise IndexNotFoundError(self.alias) from None
         except TransportError as error:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+        return self._checked([response]), response.get("took", 0)
+
+    def _send_lines(self, body: list[dict[str, Any]]) -> tuple[list[Mapping[str, Any]], float]:
+        """One `_msearch` of header/body lines; each search's response and the total took."""
+        try:
+            response = self.client.msearch(index=self.alias, body=body)
+        except NotFoundError:
+            raise IndexNotFoundError(self.alias) from None
+        except TransportError as error:
+            raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+        responses = response["responses"]
+        took = max((r.get("took", 0) for r in responses), default=0)
+        return self._checked(responses), response.get("took", took)
+
+    def _checked(self, responses: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         errors = [r["error"] for r in responses if "error" in r]
         errors += [f for r in responses for f in (r.get("_shards") or {}).get("failures", [])]
         if errors:
             # Partial results would make facet counts and pages silently wrong.
             raise SearchBackendError(self.alias, errors)
-        return responses, response.get("took", 0)
+        return responses
 
 
 def _page(
@@ -219,6 +257,32 @@ def _page(
 def _in_time(deadline: float | None, after: str) -> None:
     if deadline is not None and time.monotonic() > deadline:
         raise SearchTimeoutError(f"the search ran out of time after {after}")
+
+
+def _result(
+    plan: SearchPlan,
+    params: SearchParams,
+    responses: Sequence[Mapping[str, Any]],
+    schema: IndexSchema,
+    timings: Timings,
+) -> SearchResult:
+    hits, total = _page(plan, params, responses, schema)
+    aggs = responses[0].get("aggregations", {})
+    return SearchResult(
+        mode=plan.mode,
+        hits=hits,
+        total=total,
+        page=params.page,
+        k=params.k,
+        candidates=None if plan.mode == "browse" else params.pool_size,
+        facets=facets(aggs, params),
+        price=price_stats(aggs),
+        timings=timings,
+    )
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _timed(work: Callable[[], T]) -> tuple[T, float]:

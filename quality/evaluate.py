@@ -1,73 +1,38 @@
-"""`visearch eval`: run labelled queries through the real search, and explain the misses.
+"""`visearch eval`: run labelled queries through the real search, and show where it fails.
 
-Each query goes through `Searcher.search` (the path users hit). Beside it, an exact
-brute-force ranking over every stored vector measures what ANN and filters cost, and the
-stored attributes of the hits give the failure-mode diagnostics:
-
-- colour bias: top hits that share the query product's colour but not its category;
-- category collapse: how much the top hits pile into one category (purity), and how often
-  that category is the wrong one;
-- leakage: queries whose photo is (nearly) a catalog photo, which flatters every metric.
+Queries go through the real request path in batches: photos are read and decoded in a thread
+pool, encoded a batch at a time, and searched in one `_msearch` per batch (`Searcher.
+search_batch`); each query is embedded once, and the same vector feeds an exact brute-force
+ranking over every stored vector, which measures what ANN and filters cost. The stored
+attributes of the hits give the diagnostics (quality/diagnostics.py), the photos the leakage
+check (quality/leakage.py); categories are listed worst first, and the failing queries with
+their top hits.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from opensearchpy import helpers
 
-from visearch.mappings.fields import PHOTO_VECTOR, PHOTOS_FIELD
 from visearch.plugin.params import SearchParams
-from visearch.plugin.query_vector import embed_query, load_query_image
+from visearch.plugin.query_vector import check_encoder
 from visearch.plugin.search import Searcher
+from visearch.quality.catalog_vectors import CatalogVectors, load_catalog_vectors
+from visearch.quality.diagnostics import Leak, category, diagnostics
+from visearch.quality.leakage import LeakageCheck
 from visearch.quality.metrics import summarize
 from visearch.quality.queries import EvalQuery
-from visearch.vectors.keys import vector_key
+from visearch.vectors.images import decode_image, read_image_bytes
+from visearch.vectors.keys import photo_digest
 
 KS = (1, 5, 10, 20)
-NEAR_DUPLICATE = 0.98  # cosine above which a query photo counts as a catalog photo
-
-
-@dataclass(frozen=True)
-class CatalogVectors:
-    """Every stored photo vector of the alias, with the product it belongs to."""
-
-    skus: list[str]  # one per product
-    vectors: np.ndarray  # one row per photo
-    owner: np.ndarray  # photo row -> index into skus
-    attributes: dict[str, dict[str, Any]]
-    vector_keys: set[str]
-
-    def exact_ranking(self, query: np.ndarray, k: int) -> tuple[list[str], float]:
-        """Products by their best photo's cosine (brute force), and the best cosine."""
-        per_photo = self.vectors @ query
-        best = np.full(len(self.skus), -np.inf, dtype=np.float32)
-        np.maximum.at(best, self.owner, per_photo)
-        order = np.argsort(-best, kind="stable")[:k]
-        return [self.skus[i] for i in order], float(best.max(initial=-1.0))
-
-
-def load_catalog_vectors(client: Any, alias: str) -> CatalogVectors:
-    fields = ["sku", PHOTOS_FIELD, "vector_key", "colour", "category", "article_type"]
-    skus, rows, owner, attributes, keys = [], [], [], {}, set()
-    for hit in helpers.scan(client, index=alias, query={"_source": fields}, size=500):
-        source = hit["_source"]
-        photos = source.pop(PHOTOS_FIELD, None) or []
-        if not photos:
-            continue
-        for photo in photos:
-            rows.append(photo[PHOTO_VECTOR])
-            owner.append(len(skus))
-        skus.append(hit["_id"])
-        attributes[hit["_id"]] = source
-        keys.add(source.get("vector_key"))
-    vectors = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return CatalogVectors(skus, vectors, np.asarray(owner, dtype=np.int64), attributes, keys)
 
 
 @dataclass
@@ -77,10 +42,11 @@ class EvalReport:
     metrics: dict[str, float]
     exact_metrics: dict[str, float]
     ann_exact_overlap_at_10: float
-    by_group: dict[str, dict[str, float]]
+    by_group: dict[str, dict[str, float]]  # worst recall@1 first
     diagnostics: dict[str, Any]
     curve: list[float]  # Recall@1..k_max, for the plot
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # worst first
+    seconds: dict[str, float] = field(default_factory=dict)  # read, encode, search, exact
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +58,20 @@ class EvalReport:
             "by_group": self.by_group,
             "diagnostics": self.diagnostics,
             "recall_curve": self.curve,
+            "failures": self.failures,
+            "seconds": self.seconds,
         }
+
+
+@dataclass
+class _Runs:
+    """What the batches produced, query by query."""
+
+    ann: list[list[str]] = field(default_factory=list)
+    exact: list[list[str]] = field(default_factory=list)
+    top_hits: list[list[dict[str, Any]]] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 def run_eval(
@@ -102,116 +81,159 @@ def run_eval(
     label: str = "",
     k_max: int = 20,
     catalog: CatalogVectors | None = None,
+    images_base: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    batch: int = 32,
 ) -> EvalReport:
     """Evaluate `queries` against the searcher's alias; see the module docstring."""
     if searcher.encoder is None:
         raise ValueError("evaluation needs the encoder the index was built with")
+    probe = SearchParams(text="x") if all(q.text for q in queries) else SearchParams(image="x")
+    check_encoder(probe, searcher.schema, searcher.encoder)  # its vectors compare with the index's
+    started = time.perf_counter()
     catalog = catalog or load_catalog_vectors(searcher.client, searcher.alias)
-    ks = tuple(k for k in KS if k <= k_max)
-    ann, exact, relevants, leaks = [], [], [], []
-    for query in queries:
-        image = load_query_image(query.image) if query.image else None
-        vector = embed_query(searcher.encoder, image, query.text)
-        params = SearchParams(image=image, text=query.text, k=k_max, candidates=max(k_max, 200))
-        ann.append([hit.sku for hit in searcher.search(params).hits])
+    leakage = LeakageCheck(searcher.encoder, catalog, images_base)
+    runs = _Runs()
+    with ThreadPoolExecutor(4, thread_name_prefix="eval-read") as pool:
+        for start in range(0, len(queries), batch):
+            chunk = queries[start : start + batch]
+            _run_batch(searcher, chunk, k_max, catalog, leakage, pool, runs)
+            if progress is not None:
+                progress(len(chunk))
+    runs.seconds["total"] = time.perf_counter() - started
+    return _report(label, queries, k_max, catalog, leakage, runs)
+
+
+def _run_batch(
+    searcher: Searcher,
+    chunk: Sequence[EvalQuery],
+    k_max: int,
+    catalog: CatalogVectors,
+    leakage: LeakageCheck,
+    pool: ThreadPoolExecutor,
+    runs: _Runs,
+) -> None:
+    clock = time.perf_counter
+    started = clock()
+    photos = list(pool.map(_read_query, chunk))
+    runs.seconds["read"] += clock() - started
+    started = clock()
+    vectors = _embed(searcher.encoder, chunk, [image for image, _ in photos])
+    runs.seconds["encode"] += clock() - started
+    started = clock()
+    candidates = max(k_max, 200)
+    items = [
+        (SearchParams(image=image, text=query.text, k=k_max, candidates=candidates), vector)
+        for query, (image, _), vector in zip(chunk, photos, vectors, strict=True)
+    ]
+    results = searcher.search_batch(items)
+    runs.seconds["search"] += clock() - started
+    started = clock()
+    for query, (image, digest), vector, result in zip(chunk, photos, vectors, results, strict=True):
+        runs.ann.append([hit.sku for hit in result.hits])
+        runs.top_hits.append([_hit(hit) for hit in result.hits[:5]])
         ranking, best = catalog.exact_ranking(vector, k_max)
-        exact.append(ranking)
-        relevants.append(query.relevant)
-        if query.image and _is_leak(query.image, best, searcher, catalog):
-            leaks.append(query.query_id)
-        if progress:
-            progress(1)
-    curve = [summarize(ann, relevants, [k])[f"recall@{k}"] for k in range(1, k_max + 1)]
+        runs.exact.append(ranking)
+        if (leak := leakage.check(query.query_id, digest, image, best)) is not None:
+            runs.leaks.append(leak)
+    runs.seconds["exact"] += clock() - started
+
+
+def _read_query(query: EvalQuery) -> tuple[Any, str | None]:
+    """The query's decoded photo and its bytes' digest (None, None for a text query)."""
+    if not query.image:
+        return None, None
+    data = read_image_bytes(query.image)
+    return decode_image(data, query.image), photo_digest(data)
+
+
+def _embed(encoder: Any, chunk: Sequence[EvalQuery], images: list[Any]) -> np.ndarray:
+    """One vector per query: the photos in one model call, the texts in another."""
+    vectors = np.zeros((len(chunk), encoder.dim), dtype=np.float32)
+    with_image = [i for i, image in enumerate(images) if image is not None]
+    if with_image:
+        vectors[with_image] = encoder.embed_images([images[i] for i in with_image])
+    with_text = [i for i, query in enumerate(chunk) if images[i] is None and query.text]
+    if with_text:
+        vectors[with_text] = encoder.embed_texts([chunk[i].text for i in with_text])
+    return vectors
+
+
+def _hit(hit: Any) -> dict[str, Any]:
+    return {
+        "sku": hit.sku,
+        "title": hit.title,
+        "image": hit.image,
+        "similarity": hit.explanation.similarity,
+    }
+
+
+def _report(
+    label: str,
+    queries: Sequence[EvalQuery],
+    k_max: int,
+    catalog: CatalogVectors,
+    leakage: LeakageCheck,
+    runs: _Runs,
+) -> EvalReport:
+    ks = tuple(k for k in KS if k <= k_max)
+    relevants = [query.relevant for query in queries]
+    curve = [summarize(runs.ann, relevants, [k])[f"recall@{k}"] for k in range(1, k_max + 1)]
     overlap = [
         len(set(a[:10]) & set(e[:10])) / max(1, len(e[:10]))
-        for a, e in zip(ann, exact, strict=True)
+        for a, e in zip(runs.ann, runs.exact, strict=True)
     ]
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, query in enumerate(queries):
-        groups[query.group or _category(catalog, query.relevant[0])].append(i)
-    by_group = {
-        name: {
-            "queries": len(idx),
-            **summarize([ann[i] for i in idx], [relevants[i] for i in idx], ks),
-        }
-        for name, idx in sorted(groups.items())
-    }
     return EvalReport(
         label=label,
         queries=len(queries),
-        metrics=summarize(ann, relevants, ks),
-        exact_metrics=summarize(exact, relevants, ks),
+        metrics=summarize(runs.ann, relevants, ks),
+        exact_metrics=summarize(runs.exact, relevants, ks),
         ann_exact_overlap_at_10=float(np.mean(overlap)) if overlap else 0.0,
-        by_group=by_group,
-        diagnostics=_diagnostics(ann, relevants, catalog, leaks, len(queries)),
+        by_group=_by_group(queries, runs.ann, catalog, ks),
+        diagnostics=diagnostics(runs.ann, relevants, catalog, runs.leaks, leakage.rules),
         curve=curve,
-        failures=[
-            {"query_id": q.query_id, "relevant": list(q.relevant), "top5": a[:5]}
-            for q, a in zip(queries, ann, strict=True)
-            if not set(q.relevant) & set(a[:1])
-        ],
+        failures=_failures(queries, runs),
+        seconds={name: round(value, 3) for name, value in runs.seconds.items()},
     )
 
 
-def _category(catalog: CatalogVectors, sku: str) -> str:
-    return _cat(catalog.attributes.get(sku, {}))
-
-
-def _is_leak(image_ref: str, best: float, searcher: Searcher, catalog: CatalogVectors) -> bool:
-    """Byte-identical to a catalog photo (same vector key), or a near-duplicate of one."""
-    if best >= NEAR_DUPLICATE:
-        return True
-    if "://" in image_ref:
-        return False
-    with open(image_ref, "rb") as handle:
-        data = handle.read()
-    return vector_key([data], searcher.encoder.name) in catalog.vector_keys
-
-
-def _diagnostics(
+def _by_group(
+    queries: Sequence[EvalQuery],
     ann: list[list[str]],
-    relevants: list[Sequence[str]],
     catalog: CatalogVectors,
-    leaks: list[str],
-    n: int,
-    top: int = 10,
-) -> dict[str, Any]:
-    colour_bias, purity, wrong_collapse = [], [], 0
-    for ranked, relevant in zip(ann, relevants, strict=True):
-        wanted = catalog.attributes.get(relevant[0], {})
-        hits = [catalog.attributes.get(sku, {}) for sku in ranked[:top]]
-        if not hits:
-            continue
-        colour, category = wanted.get("colour"), _category(catalog, relevant[0])
-        if colour:
-            biased = [h for h in hits if h.get("colour") == colour and _cat(h) != category]
-            colour_bias.append(len(biased) / len(hits))
-        counts = Counter(_cat(h) for h in hits)
-        top_category, top_count = counts.most_common(1)[0]
-        purity.append(top_count / len(hits))
-        if top_count == len(hits) and top_category != category:
-            wrong_collapse += 1
-    return {
-        "colour_bias": {
-            "mean_share_same_colour_other_category_top10": _mean(colour_bias),
-            "queries_with_colour": len(colour_bias),
-        },
-        "category_collapse": {
-            "mean_top10_category_purity": _mean(purity),
-            "queries_top10_all_one_wrong_category": wrong_collapse,
-        },
-        "leakage": {
-            "queries_matching_a_catalog_photo": len(leaks),
-            "share": len(leaks) / n if n else 0.0,
-            "examples": leaks[:10],
-        },
+    ks: Sequence[int],
+) -> dict[str, dict[str, float]]:
+    """Recall per category (the queries file's group, else the product's), worst first."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, query in enumerate(queries):
+        groups[query.group or category(catalog.attributes.get(query.relevant[0], {}))].append(i)
+    rows = {
+        name: {
+            "queries": len(idx),
+            **summarize([ann[i] for i in idx], [queries[i].relevant for i in idx], ks),
+        }
+        for name, idx in groups.items()
     }
+    order = sorted(rows, key=lambda name: (rows[name]["recall@1"], -rows[name]["queries"], name))
+    return {name: rows[name] for name in order}
 
 
-def _cat(source: dict[str, Any]) -> str:
-    return str(source.get("article_type") or source.get("category") or "unknown")
-
-
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else 0.0
+def _failures(queries: Sequence[EvalQuery], runs: _Runs) -> list[dict[str, Any]]:
+    """Queries whose first hit is wrong, the ones whose right answer ranks lowest first."""
+    failed = []
+    for query, ranked, hits in zip(queries, runs.ann, runs.top_hits, strict=True):
+        if set(query.relevant) & set(ranked[:1]):
+            continue
+        rank = next((r for r, sku in enumerate(ranked, 1) if sku in query.relevant), None)
+        failed.append(
+            {
+                "query_id": query.query_id,
+                "image": query.image,
+                "text": query.text,
+                "relevant": list(query.relevant),
+                "rank_of_relevant": rank,
+                "top5": hits,
+            }
+        )
+    return sorted(failed, key=lambda f: (f["rank_of_relevant"] is not None,
+                                         -(f["rank_of_relevant"] or 0)))  # fmt: skip

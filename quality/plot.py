@@ -13,11 +13,13 @@ def plot_recall_curves(
 
     matplotlib.use("Agg")  # no display on servers
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
     for label, curve in curves:
         ks = range(1, len(curve) + 1)
         axes.plot(ks, curve, marker="o", markersize=3, label=label or "run")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # K is a whole number
     axes.set_xlabel("K")
     axes.set_ylabel("Recall@K")
     axes.set_ylim(0, 1)

@@ -1,15 +1,22 @@
 """`visearch tune`: learn an adapter from labelled product photos in minutes on a CPU.
 
-Frozen encoder features are computed once and cached; a linear projection is trained on
-them with a supervised contrastive loss (photos of the same SKU pull together, others push
-apart). A held-out share of the photos picks the epoch, so no evaluation query is ever used.
+Frozen encoder features are computed once and cached; a linear projection is trained on them
+with a supervised contrastive loss (photos of the same SKU pull together, others push apart).
+
+The hold-out that picks the epoch is honest: photos of one product are often a sequence of
+nearly identical frames, so a random hold-out would sit next to its own training frames. The
+last stretch of each product's sequence (in file order) is held out, with a one-frame gap
+before it. Training stops when the hold-out has not improved for `patience` evaluations, and
+the per-category hold-out recall before and after says which categories got worse.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -19,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from visearch.quality.compare import regressions
 from visearch.vectors.adapter import Adapter
 from visearch.vectors.encoders import Encoder
 from visearch.vectors.images import load_image
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,9 @@ class TuneConfig:
     learning_rate: float = 0.01
     temperature: float = 0.05
     weight_decay: float = 1e-4
-    holdout: float = 0.15  # share of photos (stratified by sku) kept out to pick the epoch
+    holdout: float = 0.15  # share of each product's photo sequence (its end) held out
+    eval_every: int = 10  # epochs between hold-out evaluations
+    patience: int = 5  # evaluations without improvement before stopping
     seed: int = 0
 
 
@@ -39,25 +51,32 @@ class TuneConfig:
 class LabelledPhotos:
     images: list[str]  # resolved paths or URLs
     labels: list[str]  # the sku of each photo
+    groups: list[str]  # each photo's category (subcategory, category, else its sku)
 
 
 def read_labelled_photos(path: Path) -> LabelledPhotos:
-    """A CSV with `image` (relative to the file) and `sku` columns."""
-    images, labels = [], []
+    """A CSV with `image` (relative to the file) and `sku` columns, in sequence order; an
+    optional `subcategory` or `category` column groups the per-category figures."""
+    images, labels, groups = [], [], []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for row in csv.DictReader(handle):
             image, sku = (row.get("image") or "").strip(), (row.get("sku") or "").strip()
             if image and sku:
-                resolved = image if "://" in image else str(path.parent / image)
-                images.append(resolved)
+                images.append(image if "://" in image else str(path.parent / image))
                 labels.append(sku)
+                groups.append((row.get("subcategory") or row.get("category") or sku).strip())
     if len(set(labels)) < 2:
         raise ValueError(f"{path}: need labelled photos of at least two SKUs (image, sku)")
-    return LabelledPhotos(images, labels)
+    return LabelledPhotos(images, labels, groups)
 
 
 def cached_features(
-    encoder: Encoder, images: Sequence[str], cache_dir: Path, *, workers: int = 4
+    encoder: Encoder,
+    images: Sequence[str],
+    cache_dir: Path,
+    *,
+    workers: int = 4,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Frozen features of `images`, computed once per (encoder, photo list)."""
     key = hashlib.sha256("\n".join([encoder.name, *images]).encode()).hexdigest()[:16]
@@ -69,97 +88,162 @@ def cached_features(
         for start in range(0, len(images), 64):
             batch = list(pool.map(load_image, images[start : start + 64]))
             rows.append(encoder.embed_images(batch))
+            if progress is not None:
+                progress(f"features: {min(start + 64, len(images))}/{len(images)} photos")
     features = np.concatenate(rows).astype(np.float32)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(cache, features)
     return features
 
 
+def sequence_holdout(labels: Sequence[str], share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held) masks: the last `share` of each product's photos in file order are held
+    out, and the frame just before them is used for neither (it is nearly the first held one).
+    Products with fewer than three photos are all trained on."""
+    train = np.ones(len(labels), dtype=bool)
+    held = np.zeros(len(labels), dtype=bool)
+    positions: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        positions[label].append(i)
+    for rows in positions.values():
+        if len(rows) < 3:
+            continue
+        n = max(1, math.ceil(len(rows) * share))
+        held[rows[-n:]] = True
+        train[rows[-n:]] = False
+        if len(rows) - n >= 3:
+            train[rows[-n - 1]] = False  # the gap frame
+    return train, held
+
+
 def train_adapter(
-    features: np.ndarray, labels: Sequence[str], config: TuneConfig, base_encoder: str
-) -> tuple[Adapter, dict[str, float]]:
-    """Fit the projection; returns the adapter and its training metrics."""
+    photos: LabelledPhotos,
+    features: np.ndarray,
+    config: TuneConfig,
+    base_encoder: str,
+    progress: Progress | None = None,
+) -> tuple[Adapter, dict[str, Any]]:
+    """Fit the projection; the adapter and its training metrics (per-category changes too)."""
     import torch
 
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    classes = sorted(set(labels))
-    y = np.array([classes.index(label) for label in labels])
-    held = _stratified_holdout(y, config.holdout, rng)
+    classes = sorted(set(photos.labels))
+    y = torch.tensor([classes.index(label) for label in photos.labels])
+    train, held = sequence_holdout(photos.labels, config.holdout)
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-    target = torch.from_numpy(y)
-    train_idx = torch.from_numpy(np.flatnonzero(~held))
-    held_idx = torch.from_numpy(np.flatnonzero(held))
-
+    train_idx, held_idx = (
+        torch.from_numpy(np.flatnonzero(train)),
+        torch.from_numpy(np.flatnonzero(held)),
+    )
     # Start from the top principal directions, so epoch 0 is already a sensible projection.
     centred = x[train_idx] - x[train_idx].mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
     weight = torch.nn.Parameter(v[: config.output_dim].T.clone().contiguous())
-    optimiser = torch.optim.AdamW(
-        [weight], lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-
-    def embed(index: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.normalize(x[index] @ weight, dim=1)
-
-    def holdout_score() -> float:
-        with torch.no_grad():
-            return _holdout_recall_at_1(
-                embed(held_idx), target[held_idx], embed(train_idx), target[train_idx]
-            )
-
+    fit = _Fit(x, y, train_idx, held_idx, weight, config)
     started = time.perf_counter()
-    best = _fit(config, weight, optimiser, lambda: embed(train_idx), target[train_idx],
-                holdout_score)  # fmt: skip
-    with torch.no_grad():
-        identity_score = _holdout_recall_at_1(
-            torch.nn.functional.normalize(x[held_idx], dim=1),
-            target[held_idx],
-            torch.nn.functional.normalize(x[train_idx], dim=1),
-            target[train_idx],
-        )
+    best = fit.run(progress)
+    base_hits = fit.holdout_hits(None)
+    tuned_hits = fit.holdout_hits(best.weight)
+    groups = [photos.groups[i] for i in held_idx.tolist()]
     metrics = {
-        "holdout_recall_at_1_base": round(identity_score, 4),
-        "holdout_recall_at_1_tuned": round(best[0], 4),
-        "best_epoch": best[1],
+        "holdout_recall_at_1_base": round(float(np.mean(base_hits)), 4) if len(groups) else 0.0,
+        "holdout_recall_at_1_tuned": round(best.score, 4),
+        "best_epoch": best.epoch,
+        "epochs_run": fit.epochs_run,
+        "stopped_early": fit.epochs_run < config.epochs,
         "train_seconds": round(time.perf_counter() - started, 2),
         "train_photos": int(len(train_idx)),
         "holdout_photos": int(len(held_idx)),
         "skus": len(classes),
+        "categories_worse": regressions(
+            _per_group(groups, tuned_hits), _per_group(groups, base_hits)
+        ),
     }
     meta = {
-        "version": 1,
+        "version": 2,
         "base_encoder": base_encoder,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": asdict(config),
         "metrics": metrics,
     }
-    return Adapter(best[2].numpy().astype(np.float32), meta), metrics
+    return Adapter(best.weight.numpy().astype(np.float32), meta), metrics
 
 
-def _fit(
-    config: TuneConfig,
-    weight: Any,
-    optimiser: Any,
-    embed_train: Callable[[], Any],
-    train_labels: Any,
-    holdout_score: Callable[[], float],
-) -> tuple[float, int, Any]:
-    """Train for `config.epochs`; the best (hold-out score, epoch, weight) seen every 10 epochs."""
-    best = (-1.0, 0, weight.detach().clone())
-    for epoch in range(1, config.epochs + 1):
-        optimiser.zero_grad()
-        loss = _supcon(embed_train(), train_labels, config.temperature)
+def _per_group(groups: Sequence[str], hits: np.ndarray) -> dict[str, dict[str, Any]]:
+    """recall@1 and query count per category, from per-photo hits (1 right, 0 wrong)."""
+    rows: dict[str, list[float]] = defaultdict(list)
+    for group, hit in zip(groups, hits, strict=True):
+        rows[group].append(float(hit))
+    return {name: {"queries": len(v), "recall@1": float(np.mean(v))} for name, v in rows.items()}
+
+
+@dataclass
+class _Best:
+    score: float
+    epoch: int
+    weight: Any
+
+
+class _Fit:
+    """One training run: the loss, the hold-out measure and early stopping."""
+
+    def __init__(self, x: Any, y: Any, train_idx: Any, held_idx: Any, weight: Any,
+                 config: TuneConfig) -> None:  # fmt: skip
+        import torch
+
+        self.x, self.y, self.train_idx, self.held_idx = x, y, train_idx, held_idx
+        self.weight, self.config = weight, config
+        self.optimiser = torch.optim.AdamW(
+            [weight], lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.epochs_run = 0
+
+    def run(self, progress: Progress | None) -> _Best:
+        best = _Best(self._score(self.weight.detach()), 0, self.weight.detach().clone())
+        stale = 0
+        for epoch in range(1, self.config.epochs + 1):
+            self._step()
+            self.epochs_run = epoch
+            if epoch % self.config.eval_every and epoch != self.config.epochs:
+                continue
+            score = self._score(self.weight.detach())
+            if progress is not None:
+                progress(f"epoch {epoch}: hold-out R@1 {score:.4f} (best {best.score:.4f})")
+            if score > best.score:
+                best, stale = _Best(score, epoch, self.weight.detach().clone()), 0
+            else:
+                stale += 1
+                if stale >= self.config.patience:
+                    break
+        return best
+
+    def _step(self) -> None:
+        import torch
+
+        self.optimiser.zero_grad()
+        z = torch.nn.functional.normalize(self.x[self.train_idx] @ self.weight, dim=1)
+        loss = _supcon(z, self.y[self.train_idx], self.config.temperature)
         loss.backward()
-        optimiser.step()
-        if epoch % 10 == 0 or epoch == config.epochs:
-            score = holdout_score()
-            if score > best[0]:
-                best = (score, epoch, weight.detach().clone())
-    return best
+        self.optimiser.step()
+
+    def _score(self, weight: Any) -> float:
+        hits = self.holdout_hits(weight)
+        return float(np.mean(hits)) if len(hits) else 0.0
+
+    def holdout_hits(self, weight: Any | None) -> np.ndarray:
+        """Per held-out photo: 1 when its nearest training photo has its sku (None: base)."""
+        import torch
+
+        with torch.no_grad():
+            x = self.x if weight is None else self.x @ weight
+            z = torch.nn.functional.normalize(x, dim=1)
+            queries, gallery = z[self.held_idx], z[self.train_idx]
+            nearest = (queries @ gallery.T).argmax(dim=1)
+            right = self.y[self.train_idx][nearest] == self.y[self.held_idx]
+        return right.float().numpy()
 
 
-def _supcon(z: object, y: object, temperature: float) -> object:
+def _supcon(z: Any, y: Any, temperature: float) -> Any:
     """Supervised contrastive loss (Khosla et al. 2020) over one full batch."""
     import torch
 
@@ -172,21 +256,3 @@ def _supcon(z: object, y: object, temperature: float) -> object:
     has = counts > 0
     mean_pos = (log_prob.masked_fill(~positives, 0).sum(1)[has]) / counts[has]
     return -mean_pos.mean()
-
-
-def _holdout_recall_at_1(
-    queries: object, q_labels: object, gallery: object, g_labels: object
-) -> float:
-    """Share of held-out photos whose nearest training photo has the same sku."""
-    nearest = (queries @ gallery.T).argmax(dim=1)
-    return float((g_labels[nearest] == q_labels).float().mean())
-
-
-def _stratified_holdout(y: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    held = np.zeros(len(y), dtype=bool)
-    for cls in np.unique(y):
-        members = np.flatnonzero(y == cls)
-        n = int(round(len(members) * share))
-        if len(members) > 1 and n:
-            held[rng.choice(members, size=min(n, len(members) - 1), replace=False)] = True
-    return held

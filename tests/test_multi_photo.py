@@ -46,7 +46,7 @@ def alias(os_client, encoder, photos_file) -> str:  # noqa: ANN001
     summary = ingest(os_client, GALLERY, name, encoder, photos=path)
     extra = sum(len(images) for images in chosen.values())
     assert summary.read == 81
-    assert summary.embedded == 81 + extra  # every good photo, once
+    assert (summary.embedded, summary.photos_embedded) == (81, 81 + extra)  # every good photo
     reasons = [error.reason for error in summary.errors]
     assert len(reasons) == 2
     assert any("nope.jpg" in reason and "not found" in reason for reason in reasons)
@@ -88,7 +88,7 @@ def test_reruns_keep_multi_photo_products_unchanged(os_client, alias, encoder, p
     with smaller.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     fewer = ingest(os_client, GALLERY, alias, encoder, photos=smaller)
-    assert fewer.embedded == PHOTOS_PER_PRODUCT  # the main photo + the 3 remaining extras
+    assert (fewer.embedded, fewer.photos_embedded) == (1, PHOTOS_PER_PRODUCT)  # main + 3 extras
     assert Counter(e.stage for e in fewer.errors)["validate"] == 1  # the unknown sku again
     stored = os_client.get(index=alias, id=dropped[1])["_source"]
     assert dropped[0] not in [photo["image"] for photo in stored["photos"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from pathlib import Path
@@ -18,9 +19,11 @@ from visearch.plugin.errors import EncoderMismatchError
 from visearch.plugin.params import SearchParams
 from visearch.plugin.query_vector import load_query_image
 from visearch.plugin.search import Searcher
+from visearch.quality.compare import regressions
 from visearch.quality.evaluate import run_eval
 from visearch.quality.metrics import ndcg_at, recall_at, reciprocal_rank, summarize
-from visearch.quality.queries import read_queries
+from visearch.quality.queries import EvalQuery, read_queries
+from visearch.quality.tune import sequence_holdout
 from visearch.vectors.adapter import AdaptedEncoder, Adapter
 from visearch.vectors.encoders import EncoderError
 
@@ -83,6 +86,44 @@ def test_eval_matches_brute_force(os_client, encoder, small_grocery) -> None:
     assert report.ann_exact_overlap_at_10 == pytest.approx(1.0)
     assert report.diagnostics["leakage"]["queries_matching_a_catalog_photo"] == 0
     assert sum(g["queries"] for g in report.by_group.values()) == len(queries)
+    recalls = [group["recall@1"] for group in report.by_group.values()]
+    assert recalls == sorted(recalls)  # worst category first
+    failed = {f["query_id"] for f in report.failures}
+    assert failed == {q.query_id for q, r in zip(queries, ranks, strict=True) if r > 1}
+    assert all(len(f["top5"]) == 5 and f["top5"][0]["sku"] for f in report.failures)
+    # Grocery products have no colour: the figure is not measured, and says so (not 0.000).
+    bias = report.diagnostics["colour_bias"]
+    assert bias["mean_share_same_colour_other_category_top10"] is None
+    assert "no colour" in bias["not_measured"]
+
+
+@pytest.mark.slow
+def test_eval_embeds_each_query_once_and_flags_exact_copies(os_client, encoder, small_grocery):  # noqa: ANN001
+    catalog, query_file = small_grocery
+    alias = f"{RUN_PREFIX}-eval"  # built by test_eval_matches_brute_force, or here
+    if not os_client.indices.exists_alias(name=alias):
+        ingest(os_client, catalog, alias, encoder, image_roots=(GROCERY,))
+    queries = read_queries(query_file)
+    gallery_photo = next(csv.DictReader(catalog.open()))
+    copy = EvalQuery("copy", (gallery_photo["sku"],), image=gallery_photo["image"])
+    counted = CountingEncoder(encoder)
+    report = run_eval(Searcher(os_client, alias, counted), [*queries, copy], k_max=10)
+    assert counted.images == len(queries) + 1  # once each: search and exact share the vector
+    assert counted.calls == math.ceil((len(queries) + 1) / 32)  # in batches
+    leakage = report.diagnostics["leakage"]
+    assert leakage["by_rule"] == {"exact": 1} and leakage["examples"][0]["query_id"] == "copy"
+    assert "SHA-256" in leakage["rules"]["exact"]
+
+
+class CountingEncoder:
+    def __init__(self, encoder) -> None:  # noqa: ANN001
+        self.encoder, self.calls, self.images = encoder, 0, 0
+        self.name, self.dim, self.supports_text = encoder.name, encoder.dim, False
+
+    def embed_images(self, images: list) -> np.ndarray:
+        self.calls += 1
+        self.images += len(images)
+        return self.encoder.embed_images(images)
 
 
 def _adapter(seed: int, dim: int = 1280, out: int = 64) -> Adapter:
@@ -116,25 +157,97 @@ def test_adapter_round_trip_and_checks(tmp_path: Path, encoder) -> None:
 
 
 @pytest.mark.slow
-def test_tune_command_writes_a_versioned_adapter(tmp_path: Path) -> None:
+def _photos_file(tmp_path: Path, skus: tuple[str, ...] = ("Lime", "Banana", "Kiwi")) -> Path:
+    """15 in-store photos of each of `skus`, in their sequence order, with their category."""
     photos = tmp_path / "photos.csv"
     with GROCERY.joinpath("gallery_natural.csv").open(newline="") as handle:
-        per_sku: dict[str, list[dict[str, str]]] = {"Lime": [], "Banana": [], "Kiwi": []}
+        per_sku: dict[str, list[dict[str, str]]] = {sku: [] for sku in skus}
         for r in csv.DictReader(handle):
             if r["sku"] in per_sku and len(per_sku[r["sku"]]) < 15:
                 per_sku[r["sku"]].append(r)
-        rows = [r for chosen in per_sku.values() for r in chosen]
     with photos.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["image", "sku"])
-        writer.writerows((str(GROCERY / r["image"]), r["sku"]) for r in rows)
+        writer.writerow(["image", "sku", "subcategory"])
+        for chosen in per_sku.values():
+            writer.writerows(
+                (str(GROCERY / r["image"]), r["sku"], r["subcategory"]) for r in chosen
+            )
+    return photos
+
+
+@pytest.mark.slow
+def test_tune_command_writes_a_versioned_adapter(tmp_path: Path) -> None:
+    photos = _photos_file(tmp_path)
     out = tmp_path / "adapter"
     args = ["tune", str(photos), "--encoder", ENCODER, "--out", str(out), "--dim", "32"]
     result = CliRunner().invoke(
-        cli.main, [*args, "--epochs", "20", "--cache-dir", str(tmp_path), "--json"]
+        cli.main, [*args, "--epochs", "300", "--cache-dir", str(tmp_path), "--json"]
     )
     assert result.exit_code == 0, result.output
     adapter = Adapter.load(out)
     assert adapter.weight.shape == (1280, 32)
     assert adapter.meta["base_encoder"] == ENCODER and adapter.meta["trained_on"]
-    assert adapter.meta["metrics"]["skus"] == 3
+    metrics = json.loads(result.stdout)
+    assert metrics["skus"] == 3 and metrics["stopped_early"]  # the hold-out stopped improving
+    assert metrics["epochs_run"] < 300 and metrics["best_epoch"] <= metrics["epochs_run"]
+    assert isinstance(metrics["categories_worse"], list)
+    assert "epoch 10: hold-out R@1" in result.stderr  # progress, even without a terminal
+
+
+def test_the_hold_out_is_the_end_of_each_sequence() -> None:
+    labels = ["a"] * 10 + ["b"] * 2 + ["c"] * 4
+    train, held = sequence_holdout(labels, 0.2)
+    assert list(np.flatnonzero(held)) == [8, 9, 15]  # the last frames of a and c
+    assert not train[7] and not held[7]  # the frame next to a's held-out ones: in neither
+    assert train[10] and train[11]  # b has too few photos to hold any out
+    assert not (train & held).any()
+
+
+def test_categories_that_got_worse_are_listed() -> None:
+    before = {"Apple": {"queries": 9, "recall@1": 0.8}, "Oat": {"queries": 3, "recall@1": 0.5}}
+    after = {"Apple": {"queries": 9, "recall@1": 0.9}, "Oat": {"queries": 3, "recall@1": 0.0}}
+    assert regressions(after, before) == [
+        {"category": "Oat", "queries": 3, "before": 0.5, "after": 0.0, "change": -0.5}
+    ]
+
+
+@pytest.mark.slow
+def test_adapter_advice_works_when_followed(os_client, encoder, small_grocery, tmp_path) -> None:  # noqa: ANN001
+    """Each message's advice, followed, leads to a working command: no traceback."""
+    catalog, query_file = small_grocery
+    adapter = _adapter(4)
+    folder = adapter.save(tmp_path / "adapter")
+    adapted = AdaptedEncoder(encoder, adapter)
+    alias = f"{RUN_PREFIX}-advice"
+    ingest(os_client, catalog, alias, adapted, image_roots=(GROCERY,))
+    env = {"OPENSEARCH_URL": os_client_url(os_client), "VISEARCH_INDEX": alias}
+    base = ["eval", str(query_file), "--k-max", "5"]
+    mismatch = CliRunner().invoke(cli.main, [*base, "--encoder", ENCODER], env=env)
+    assert mismatch.exit_code == 1 and "pass --adapter" in mismatch.output
+    assert "Traceback" not in mismatch.output
+    named = CliRunner().invoke(cli.main, [*base, "--encoder", adapted.name], env=env)
+    assert named.exit_code == 1 and "pass --adapter" in named.output
+    followed = CliRunner().invoke(
+        cli.main, [*base, "--encoder", ENCODER, "--adapter", str(folder), "--json"], env=env
+    )
+    assert followed.exit_code == 0, followed.output
+    run = json.loads(followed.stdout)["runs"][0]
+    assert "not run" in run["diagnostics"]["leakage"]["rules"]["near-duplicate"]  # no images
+    assert "eval: " in followed.stderr and "queries" in followed.stderr
+    baseline = tmp_path / "baseline.json"
+    best = {name: {**row, "recall@1": 1.0} for name, row in run["by_group"].items()}
+    baseline.write_text(json.dumps({"runs": [{**run, "by_group": best}]}))
+    compared = CliRunner().invoke(
+        cli.main,
+        [*base, "--adapter", str(folder), "--baseline", str(baseline), "--json"],
+        env=env,
+    )
+    worse = json.loads(compared.stdout)["categories_worse"]
+    assert {row["category"] for row in worse} == {
+        name for name, row in run["by_group"].items() if row["recall@1"] < 1.0
+    }
+
+
+def os_client_url(client) -> str:  # noqa: ANN001
+    host = client.transport.hosts[0]
+    return f"http://{host['host']}:{host['port']}"

@@ -56,6 +56,8 @@ class Backend:
         self._searcher: Searcher | None = None
         self.fatal: Exception | None = None
         """A configuration error opening the Searcher (a bad encoder spec): not retried."""
+        self.waiting_for: Exception | None = None
+        """Why the Searcher could not be opened yet (the cluster or the index is missing)."""
         self._health = Health()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -115,6 +117,8 @@ class Backend:
             health = self._client.cluster.health(request_timeout=self._timeout_s)
         except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
             log.warning("opensearch health check failed: %s", error)
+            if self._searcher is None:
+                self.waiting_for = error
             return {"ok": False, "problem": "unreachable"}
         status = health.get("status")
         return {"ok": status in ("green", "yellow"), "status": status}
@@ -124,11 +128,13 @@ class Backend:
             return
         try:
             self._searcher = self._connect()
+            self.waiting_for = None
             log.info("searcher ready for alias %s", self._searcher.alias)
         except (EncoderError, InvalidParamsError) as error:  # configuration: retrying won't help
             log.error("cannot serve: %s", error)
             self.fatal = error
         except Exception as error:  # noqa: BLE001 - the cluster or index may come: retried
+            self.waiting_for = error
             log.warning("cannot open the searcher yet: %s", error)
 
     def _index(self) -> tuple[dict[str, Any], str | None]:
