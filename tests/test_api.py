@@ -341,6 +341,54 @@ def test_openapi_and_docs(api: TestClient) -> None:
     assert api.get("/docs").status_code == 200
 
 
+def _answers(schema: dict, path: str, method: str) -> dict[str, str]:
+    """status -> the name of the model its JSON body is documented with."""
+    responses = schema["paths"][path][method]["responses"]
+    return {
+        status: answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        for status, answer in responses.items()
+    }
+
+
+def test_openapi_types_every_answer_and_lists_only_real_errors(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+
+    def errors(*statuses: int) -> dict[str, str]:
+        return {str(status): "ErrorBody" for status in statuses}
+
+    search = errors(400, 408, 413, 415, 422, 502, 503, 504)
+    assert _answers(schema, "/v1/search", "post") == {"200": "SearchResponse", **search}
+    product = errors(404, 502, 503, 504)
+    assert _answers(schema, "/v1/products/{sku}", "get") == {"200": "Product", **product}
+    facets = errors(400, 502, 503, 504)
+    assert _answers(schema, "/v1/facets", "get") == {"200": "FacetsResponse", **facets}
+    assert _answers(schema, "/v1/config", "get") == {"200": "ServiceSettings"}
+    assert _answers(schema, "/healthz", "get") == {"200": "Health", "503": "Health"}
+    models = schema["components"]["schemas"]
+    assert "HTTPValidationError" not in models  # bad parameters are 400 with ErrorBody
+
+    # The models describe what the endpoints really answer, field for field.
+    def fields(name: str) -> set[str]:
+        return set(models[name]["properties"])
+
+    found = api.post("/v1/search", json={"keywords": "shirt", "k": 2, "facets": ["gender"]})
+    data = found.json()
+    assert set(data) == fields("SearchResponse") == set(models["SearchResponse"]["required"])
+    assert set(data["hits"][0]) == fields("Hit")
+    assert set(data["hits"][0]["explanation"]) == fields("Explanation")
+    assert set(data["facets"]["gender"][0]) == fields("FacetValue")
+    assert set(data["price"]) == fields("PriceStats")
+    assert set(data["timings"]) == fields("Timings")
+    assert set(api.get(f"/v1/products/{PUMA_TSHIRT}").json()) == fields("Product")
+    assert set(api.get("/v1/facets").json()) == fields("FacetsResponse")
+    config = api.get("/v1/config").json()
+    assert set(config) == fields("ServiceSettings")
+    assert set(config["encoder"]) == fields("EncoderInfo")
+    health = api.get("/healthz").json()
+    assert set(health) == fields("Health") and set(health["checks"]) == fields("HealthChecks")
+    assert health["checks"]["index"] == {"ok": True}  # a check lists only what it found
+
+
 def test_page_is_served(api: TestClient) -> None:
     page = api.get("/")
     assert page.status_code == 200 and 'name="viewport"' in page.text

@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from visearch.plugin.search import Searcher
@@ -32,7 +32,14 @@ from visearch.web.docs import install_docs
 from visearch.web.errors import ApiError
 from visearch.web.intake import read_search
 from visearch.web.openapi import install_openapi
-from visearch.web.schemas import ERRORS
+from visearch.web.schemas import (
+    FacetsResponse,
+    Health,
+    Product,
+    SearchResponse,
+    ServiceSettings,
+    error_responses,
+)
 from visearch.web.service import SearchService
 from visearch.web.workers import Workers
 
@@ -90,15 +97,23 @@ def create_app(source: Searcher | Backend, config: ServiceConfig | None = None) 
     errors.install(app)
     install_openapi(app)
     install_docs(app)
-    _api_routes(app, service, Workers(config))
+    workers = Workers(config)
+    _search_route(app, service, workers)
+    _lookup_routes(app, service, workers)
+    _status_routes(app, service)
     _page_routes(app, service)
     return app
 
 
-def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
+def _search_route(app: FastAPI, service: SearchService, workers: Workers) -> None:
     config = service.config
 
-    @app.post("/v1/search", responses=ERRORS, openapi_extra={"requestBody": SEARCH_BODY})
+    @app.post(
+        "/v1/search",
+        response_model=SearchResponse,
+        responses=error_responses(400, 408, 413, 415, 422, 502, 503, 504),
+        openapi_extra={"requestBody": SEARCH_BODY},
+    )
     async def search(request: Request) -> dict[str, Any]:
         """Search by uploaded photo, image_url, similar_to, text, keywords and/or filters."""
         params, upload = await read_search(request, config)
@@ -114,12 +129,18 @@ def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
             return await workers.image_work(config.max_query_pixels, work)
         return await workers.cluster_work(work)
 
-    @app.get("/v1/products/{sku}", responses=ERRORS)
+
+def _lookup_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
+    @app.get(
+        "/v1/products/{sku}", response_model=Product, responses=error_responses(404, 502, 503, 504)
+    )
     async def product(sku: str) -> dict[str, Any]:
         """One product by sku: title, price, attributes and its image URL."""
         return await workers.cluster_work(lambda _: service.product(sku))
 
-    @app.get("/v1/facets", responses=ERRORS)
+    @app.get(
+        "/v1/facets", response_model=FacetsResponse, responses=error_responses(400, 502, 503, 504)
+    )
     async def facets(
         facet: Annotated[list[str] | None, Query(description="field to count; default all")] = None,
         filters: Annotated[
@@ -135,19 +156,26 @@ def _api_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
         ranges = {"price_min": price_min, "price_max": price_max, "in_stock": in_stock}
         return await workers.cluster_work(lambda _: service.facets(chosen, facet or [], **ranges))
 
-    @app.get("/v1/config")
+
+def _status_routes(app: FastAPI, service: SearchService) -> None:
+    @app.get("/v1/config", response_model=ServiceSettings)
     async def settings() -> dict[str, Any]:
         """What the page needs to know: encoder capabilities, facet fields, upload cap (from
         what the service already knows: no cluster call, no worker thread)."""
         return service.settings()
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        response_model_exclude_unset=True,  # a check lists only what it found
+        responses={503: {"model": Health, "description": "a check failed (the body says which)"}},
+    )
+    async def healthz(response: Response) -> dict[str, Any]:
         """200 when OpenSearch answers, the alias holds one index and the encoder matches it;
         else 503 with the failing check. From the background monitor's last check."""
         ok, checks = service.health()
-        body = {"status": "ok" if ok else "unavailable", "checks": checks}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        response.status_code = 200 if ok else 503
+        return {"status": "ok" if ok else "unavailable", "checks": checks}
 
 
 def _filters(items: list[str]) -> dict[str, list[str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from visearch.plugin.params import Boosts, ParamSpec, search_parameters
+from visearch.plugin.params import Boosts, Mode, ParamSpec, search_parameters
 
 # The request is generated from the library's one definition of the search parameters; only
 # the image travels differently: an `image` file part (multipart) or `image_url`.
@@ -55,6 +55,152 @@ SearchRequest = create_model(
 )
 
 
+# --------------------------------------------------------------------------- responses
+# What the endpoints answer, field for field (the handlers' dicts are validated against these).
+
+
+class Explanation(BaseModel):
+    """Why a hit is where it is; null where that signal played no part."""
+
+    vector_score: float | None = Field(description="OpenSearch's kNN _score, (1 + cos) / 2")
+    similarity: float | None = Field(description="cosine similarity to the query vector")
+    vector_rank: int | None = Field(description="rank in the vector search, from 1")
+    keyword_score: float | None = Field(description="BM25 score of the keywords")
+    keyword_rank: int | None = Field(description="rank in the keyword search, from 1")
+    fused_score: float | None = Field(description="reciprocal rank fusion of the signals")
+    popularity_boost: float | None = Field(description="popularity_weight x normalised popularity")
+    final_score: float | None = Field(description="fused_score + popularity_boost")
+
+
+class _ProductFields(BaseModel):
+    sku: str
+    title: str | None
+    price: float | None
+    in_stock: bool | None
+    popularity: float | None
+    attributes: dict[str, str] = Field(
+        description="keyword attributes (colour, brand, article_type, ... and extra columns)"
+    )
+
+
+_IMAGE_URL = "where a browser can load the product's photo (/images/... or the catalog's URL)"
+
+
+class Product(_ProductFields):
+    """One product (GET /v1/products/{sku})."""
+
+    image_url: str | None = Field(description=_IMAGE_URL)
+
+
+class Hit(_ProductFields):
+    """One ranked product, with why it is there."""
+
+    explanation: Explanation
+    image_url: str | None = Field(description=_IMAGE_URL)
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int = Field(description="results after toggling this value (its own field ignored)")
+    selected: bool
+
+
+class PriceStats(BaseModel):
+    """Over the results; count 0 and null min/max/avg when no product has a price."""
+
+    count: int
+    min: float | None
+    max: float | None
+    avg: float | None
+
+
+class Timings(BaseModel):
+    """Milliseconds per stage."""
+
+    load_ms: float = Field(description="reading and decoding the query image")
+    encode_ms: float = Field(description="running the encoder")
+    opensearch_took_ms: float = Field(description="OpenSearch's own `took`")
+    opensearch_ms: float = Field(description="the round trip to OpenSearch")
+    total_ms: float = Field(description="the search library's whole call")
+    service_ms: float = Field(description="the whole request in the service")
+
+
+Facets = dict[str, list[FacetValue]]
+
+
+class SearchResponse(BaseModel):
+    """A page of ranked hits, facet counts and price stats."""
+
+    mode: Mode = Field(description="vector, hybrid (vector + keywords), keywords or browse")
+    hits: list[Hit]
+    total: int = Field(description="how many results there are to page through")
+    page: int
+    k: int
+    candidates: int | None = Field(description="candidate pool size (null when browsing)")
+    facets: Facets = Field(description="field -> values, by count; selected values included")
+    price: PriceStats | None
+    timings: Timings
+
+
+class FacetsResponse(BaseModel):
+    """Facet counts and price stats of a browse."""
+
+    total: int
+    facets: Facets
+    price: PriceStats | None
+
+
+class EncoderInfo(BaseModel):
+    name: str
+    dim: int
+    supports_text: bool
+
+
+class ServiceSettings(BaseModel):
+    """What the page needs to know (GET /v1/config)."""
+
+    alias: str | None = Field(description="the alias searched (null until connected)")
+    available: bool = Field(description="a searcher is open")
+    encoder: EncoderInfo | None
+    text_search: bool = Field(description="text-to-image search works (CLIP encoders)")
+    image_search: bool
+    facets: list[str] = Field(description="the default facet fields")
+    max_upload_bytes: int
+    product_images: bool = Field(description="hits carry image URLs (--images-base was given)")
+
+
+class Check(BaseModel):
+    ok: bool
+    status: str | None = Field(None, description="the cluster's health colour")
+    problem: str | None = Field(None, description="a short code when not ok")
+
+
+class MicroBatches(BaseModel):
+    calls: int
+    images: int
+
+
+class EncoderCheck(Check):
+    name: str | None = None
+    dim: int | None = None
+    supports_text: bool | None = None
+    micro_batches: MicroBatches | None = None
+
+
+class HealthChecks(BaseModel):
+    opensearch: Check | None = None
+    index: Check | None = None
+    encoder: EncoderCheck | None = None
+    checked_at: float = Field(description="when the background monitor last checked (Unix time)")
+
+
+class Health(BaseModel):
+    """/healthz, from the background monitor's last check (absent fields are left out)."""
+
+    status: Literal["ok", "unavailable"]
+    checks: HealthChecks
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
     code: str
@@ -66,16 +212,21 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
-    for status, text in {
-        400: "bad parameters (an unknown field lists the valid ones), or a forbidden image_url",
-        404: "no such product",
-        413: "image larger than --max-upload-mb",
-        415: "the upload (or what image_url serves) is not a supported image",
-        422: "an image that cannot be decoded or fetched",
-        502: "OpenSearch answered with an error",
-        503: "OpenSearch unreachable, or no index behind the alias",
-        504: "slower than --timeout-s",
-    }.items()
+_ERROR_TEXT = {
+    400: "bad parameters (an unknown field lists the valid ones), or a forbidden image_url",
+    404: "no such product",
+    408: "the request body did not arrive within --body-timeout-s",
+    413: "image larger than --max-upload-mb",
+    415: "the upload (or what image_url serves) is not a supported image, or the body is "
+    "neither JSON nor multipart",
+    422: "an image that cannot be decoded or fetched",
+    502: "OpenSearch answered with an error",
+    503: "OpenSearch unreachable or no index behind the alias (image searches: too much image "
+    "work at once); Retry-After says when to try again",
+    504: "slower than --timeout-s",
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of the error statuses an endpoint can answer."""
+    return {status: {"model": ErrorBody, "description": _ERROR_TEXT[status]} for status in statuses}
