@@ -4,10 +4,13 @@ Frozen encoder features are computed once and cached; a linear projection is tra
 with a supervised contrastive loss (photos of the same SKU pull together, others push apart).
 
 The hold-out that picks the epoch is honest: photos of one product are often a sequence of
-nearly identical frames, so a random hold-out would sit next to its own training frames. The
-last stretch of each product's sequence (in file order) is held out, with a one-frame gap
-before it. Training stops when the hold-out has not improved for `patience` evaluations, and
-the per-category hold-out recall before and after says which categories got worse.
+nearly identical frames, so a held-out frame matched against the training frames finds its
+neighbour (R@1 0.97 on grocery, whatever the adapter). Instead, each product's first photo
+plays its catalog photo (kept out of training) and the last stretch of its sequence, after a
+one-frame gap, plays the shoppers' photos: held-out frames are matched against one catalog
+photo per product, which is the real task (R@1 0.48 before tuning on grocery, close to the
+0.52 of the real shopper photos). Training stops when that has not improved for `patience`
+evaluations, and the per-category figures before and after say which categories got worse.
 """
 
 from __future__ import annotations
@@ -96,24 +99,34 @@ def cached_features(
     return features
 
 
-def sequence_holdout(labels: Sequence[str], share: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held) masks: the last `share` of each product's photos in file order are held
-    out, and the frame just before them is used for neither (it is nearly the first held one).
-    Products with fewer than three photos are all trained on."""
-    train = np.ones(len(labels), dtype=bool)
+@dataclass(frozen=True)
+class Split:
+    """Masks over the photos: training frames, one catalog photo per product, held-out frames."""
+
+    train: np.ndarray
+    gallery: np.ndarray
+    held: np.ndarray
+
+
+def sequence_split(labels: Sequence[str], share: float) -> Split:
+    """Per product, in file order: the first photo is its catalog photo; with four or more,
+    the last `share` of its photos are held out and the one before them is used for nothing
+    (it is nearly the first held one); the rest are training frames."""
+    train = np.zeros(len(labels), dtype=bool)
+    gallery = np.zeros(len(labels), dtype=bool)
     held = np.zeros(len(labels), dtype=bool)
     positions: dict[str, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
         positions[label].append(i)
     for rows in positions.values():
-        if len(rows) < 3:
-            continue
-        n = max(1, math.ceil(len(rows) * share))
-        held[rows[-n:]] = True
-        train[rows[-n:]] = False
-        if len(rows) - n >= 3:
-            train[rows[-n - 1]] = False  # the gap frame
-    return train, held
+        gallery[rows[0]] = True
+        rest = rows[1:]
+        if len(rows) >= 4:
+            n = max(1, math.ceil(len(rows) * share))
+            held[rows[-n:]] = True
+            rest = rows[1 : -n - 1]
+        train[rest] = True
+    return Split(train, gallery, held)
 
 
 def train_adapter(
@@ -129,17 +142,16 @@ def train_adapter(
     torch.manual_seed(config.seed)
     classes = sorted(set(photos.labels))
     y = torch.tensor([classes.index(label) for label in photos.labels])
-    train, held = sequence_holdout(photos.labels, config.holdout)
+    split = sequence_split(photos.labels, config.holdout)
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-    train_idx, held_idx = (
-        torch.from_numpy(np.flatnonzero(train)),
-        torch.from_numpy(np.flatnonzero(held)),
-    )
+    train_idx = torch.from_numpy(np.flatnonzero(split.train))
+    held_idx = torch.from_numpy(np.flatnonzero(split.held))
     # Start from the top principal directions, so epoch 0 is already a sensible projection.
     centred = x[train_idx] - x[train_idx].mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
-    weight = torch.nn.Parameter(v[: config.output_dim].T.clone().contiguous())
-    fit = _Fit(x, y, train_idx, held_idx, weight, config)
+    weight = torch.nn.Parameter(_initial_projection(v, config.output_dim))
+    fit = _Fit(x, y, train_idx, held_idx, torch.from_numpy(np.flatnonzero(split.gallery)), weight,
+               config)  # fmt: skip
     started = time.perf_counter()
     best = fit.run(progress)
     base_hits = fit.holdout_hits(None)
@@ -154,6 +166,7 @@ def train_adapter(
         "train_seconds": round(time.perf_counter() - started, 2),
         "train_photos": int(len(train_idx)),
         "holdout_photos": int(len(held_idx)),
+        "holdout_gallery_photos": int(split.gallery.sum()),
         "skus": len(classes),
         "categories_worse": regressions(
             _per_group(groups, tuned_hits), _per_group(groups, base_hits)
@@ -167,6 +180,19 @@ def train_adapter(
         "metrics": metrics,
     }
     return Adapter(best.weight.numpy().astype(np.float32), meta), metrics
+
+
+def _initial_projection(v: Any, output_dim: int) -> Any:
+    """The top principal directions (so epoch 0 is already a sensible projection), completed
+    with random orthogonal ones when there are fewer training photos than output dimensions."""
+    import torch
+
+    basis = v[:output_dim].T
+    if basis.shape[1] < output_dim:
+        extra = torch.randn(basis.shape[0], output_dim - basis.shape[1])
+        extra -= basis @ (basis.T @ extra)
+        basis = torch.cat([basis, torch.linalg.qr(extra).Q], dim=1)
+    return basis.clone().contiguous()
 
 
 def _per_group(groups: Sequence[str], hits: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -187,11 +213,12 @@ class _Best:
 class _Fit:
     """One training run: the loss, the hold-out measure and early stopping."""
 
-    def __init__(self, x: Any, y: Any, train_idx: Any, held_idx: Any, weight: Any,
-                 config: TuneConfig) -> None:  # fmt: skip
+    def __init__(self, x: Any, y: Any, train_idx: Any, held_idx: Any, gallery_idx: Any,
+                 weight: Any, config: TuneConfig) -> None:  # fmt: skip
         import torch
 
         self.x, self.y, self.train_idx, self.held_idx = x, y, train_idx, held_idx
+        self.gallery_idx = gallery_idx
         self.weight, self.config = weight, config
         self.optimiser = torch.optim.AdamW(
             [weight], lr=config.learning_rate, weight_decay=config.weight_decay
@@ -231,15 +258,16 @@ class _Fit:
         return float(np.mean(hits)) if len(hits) else 0.0
 
     def holdout_hits(self, weight: Any | None) -> np.ndarray:
-        """Per held-out photo: 1 when its nearest training photo has its sku (None: base)."""
+        """Per held-out photo: 1 when the nearest catalog photo is its product's (None: the
+        plain encoder's features)."""
         import torch
 
         with torch.no_grad():
             x = self.x if weight is None else self.x @ weight
             z = torch.nn.functional.normalize(x, dim=1)
-            queries, gallery = z[self.held_idx], z[self.train_idx]
+            queries, gallery = z[self.held_idx], z[self.gallery_idx]
             nearest = (queries @ gallery.T).argmax(dim=1)
-            right = self.y[self.train_idx][nearest] == self.y[self.held_idx]
+            right = self.y[self.gallery_idx][nearest] == self.y[self.held_idx]
         return right.float().numpy()
 
 

@@ -23,7 +23,7 @@ from visearch.quality.compare import regressions
 from visearch.quality.evaluate import run_eval
 from visearch.quality.metrics import ndcg_at, recall_at, reciprocal_rank, summarize
 from visearch.quality.queries import EvalQuery, read_queries
-from visearch.quality.tune import sequence_holdout
+from visearch.quality.tune import sequence_split
 from visearch.vectors.adapter import AdaptedEncoder, Adapter
 from visearch.vectors.encoders import EncoderError
 
@@ -194,13 +194,13 @@ def test_tune_command_writes_a_versioned_adapter(tmp_path: Path) -> None:
     assert "epoch 10: hold-out R@1" in result.stderr  # progress, even without a terminal
 
 
-def test_the_hold_out_is_the_end_of_each_sequence() -> None:
+def test_the_hold_out_is_the_end_of_each_sequence_against_its_first_photo() -> None:
     labels = ["a"] * 10 + ["b"] * 2 + ["c"] * 4
-    train, held = sequence_holdout(labels, 0.2)
-    assert list(np.flatnonzero(held)) == [8, 9, 15]  # the last frames of a and c
-    assert not train[7] and not held[7]  # the frame next to a's held-out ones: in neither
-    assert train[10] and train[11]  # b has too few photos to hold any out
-    assert not (train & held).any()
+    split = sequence_split(labels, 0.2)
+    assert list(np.flatnonzero(split.gallery)) == [0, 10, 12]  # each product's first photo
+    assert list(np.flatnonzero(split.held)) == [8, 9, 15]  # the last frames of a and c
+    assert list(np.flatnonzero(split.train)) == [1, 2, 3, 4, 5, 6, 11, 13]
+    assert not (split.train[7] or split.held[7])  # the gap frame next to a's held-out ones
 
 
 def test_categories_that_got_worse_are_listed() -> None:
