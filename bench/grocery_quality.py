@@ -8,7 +8,9 @@
    the gallery_natural photos as extra product photos, each with the plain EfficientNet-Lite0
    and with the adapter.
 3. `run_eval` (the code behind `visearch eval`) on the 296 val queries of each, a table, the
-   JSON, and one PNG with the four Recall@K curves.
+   JSON, one PNG with the four Recall@K curves, the categories that tuning made worse (and
+   better) on each gallery, and a contact sheet of the baseline's worst queries
+   (docs/failure-sheet.png).
 Reruns are incremental: indices that already hold the right vectors are not re-embedded.
 """
 
@@ -38,8 +40,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def get_adapter(args: argparse.Namespace, base: Any) -> tuple[Any, float | None]:
-    """(adapter, seconds spent tuning it): `--adapter`, or one trained on gallery_natural and
-    saved under `--out`/adapter (tune seconds None when loaded)."""
+    """(adapter, seconds spent tuning it, features included): `--adapter`, or one trained on
+    gallery_natural and saved under `--out`/adapter (tune seconds None when loaded)."""
     from visearch.quality.tune import (
         TuneConfig,
         cached_features,
@@ -72,7 +74,8 @@ def evaluate_runs(
     client: Any, sources: tuple[tuple[str, Any], ...], encoders: tuple, queries: Any
 ) -> list[Any]:
     """Ingest each gallery with each (label, encoder), then `run_eval` on the queries."""
-    from visearch.ingest.pipeline import run_ingest
+    from visearch.ingest.pipeline import IngestOptions, run_ingest
+    from visearch.ingest.stored import alias_encoder
     from visearch.plugin.search import Searcher
     from visearch.quality.evaluate import run_eval
 
@@ -80,12 +83,32 @@ def evaluate_runs(
     for gallery_name, catalog in sources:
         for label, encoder in encoders:
             alias = f"bench-grocery-{gallery_name}-{label}"
-            run_ingest(client, catalog, alias, encoder.name, lambda e=encoder: e)
+            recorded = alias_encoder(client, alias)  # a new adapter: rebuild, else a rerun
+            options = IngestOptions(rebuild=recorded not in (None, encoder.name))
+            run_ingest(client, catalog, alias, encoder.name, lambda e=encoder: e, options)
             report = run_eval(
                 Searcher(client, alias, encoder), queries, label=f"({gallery_name}) {label}"
             )
             runs.append(report)
     return runs
+
+
+def category_changes(runs: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per gallery, every category whose R@1 changed from baseline to tuned, worst first."""
+    from visearch.quality.compare import regressions
+
+    changes = {}
+    for gallery_name in ("a", "b"):
+        base = next(r for r in runs if r.label == f"({gallery_name}) baseline").by_group
+        tuned = next(r for r in runs if r.label == f"({gallery_name}) tuned").by_group
+        worse = regressions(tuned, base)
+        better = [
+            {"category": row["category"], "queries": row["queries"], "before": row["after"],
+             "after": row["before"], "change": -row["change"]}
+            for row in regressions(base, tuned)
+        ]  # fmt: skip
+        changes[gallery_name] = worse + sorted(better, key=lambda row: -row["change"])
+    return changes
 
 
 def print_table(result: dict[str, Any], runs: list[Any], plot: Path) -> None:
@@ -103,7 +126,21 @@ def print_table(result: dict[str, Any], runs: list[Any], plot: Path) -> None:
         tuned_r1 = next(r for r in runs if r.label == f"({gallery_name}) tuned").metrics
         gain = 100 * (tuned_r1["recall@1"] - base_r1["recall@1"])
         print(f"({gallery_name}) tuned - baseline R@1: {gain:+.1f} points")
-    print(f"curves: {plot}")
+        for row in result["category_changes"][gallery_name]:
+            print(f"    {row['category']:<22} n={row['queries']:<3} R@1 {row['before']:.2f} -> "
+                  f"{row['after']:.2f} ({row['change']:+.2f})")  # fmt: skip
+    print(f"curves: {plot}; worst baseline queries: {result['sheet']}")
+
+
+def failure_sheet(client: Any, runs: list[Any]) -> Path:
+    """The baseline one-photo gallery's worst queries beside their top hits."""
+    from visearch.quality.catalog_vectors import load_catalog_vectors
+    from visearch.quality.contact_sheet import contact_sheet
+
+    run = next(r for r in runs if r.label == "(a) baseline")
+    catalog = load_catalog_vectors(client, "bench-grocery-a-baseline")
+    return contact_sheet(run.failures, catalog, GROCERY, REPO_ROOT / "docs" / "failure-sheet.png",
+                         worst=8)  # fmt: skip
 
 
 def main() -> None:
@@ -127,8 +164,11 @@ def main() -> None:
     result = {
         "adapter": adapter.id,
         "tune_seconds": tune_seconds,
+        "tune_metrics": adapter.meta.get("metrics"),
         "queries": len(queries),
         "runs": {r.label: r.as_dict() for r in runs},
+        "category_changes": category_changes(runs),
+        "sheet": str(failure_sheet(client, runs)),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
