@@ -1,168 +1,200 @@
-"""Encoding throughput (images/s) of CLIP ViT-B/32 and EfficientNet-Lite0, with/without decoding.
+"""Encoding speed of every runtime and precision, side by side, with the quality gate's figures.
 
-Ingest speed is bounded by decode + embed, so both are measured: "incl. decode" reads and decodes
-each batch with ``ingest.images.load_image`` before embedding it (what a single-threaded ingest
-does); "excl. decode" embeds images already decoded in memory (the model's own ceiling). CLIP has
-random weights here (the hub is unreachable), but the default ``CLIPConfig()`` is exactly
-ViT-B/32, so the compute and hence the figures match the real ``clip-ViT-B-32``.
+For EfficientNet-Lite0 (real weights) and the ViT-B/32-shaped CLIP (random weights: the
+default `CLIPConfig()` is exactly ViT-B/32, so the compute, and hence the speed, is the real
+model's), in one process, each model's variants taking turns: torch as the project ran it
+before runtimes (torch's own thread count), torch on one thread, and each (engine, precision)
+of vectors/runtimes at the thread count it uses by default. Printed per variant: images/s at
+batch 32 (decode excluded; median of interleaved passes), batch-1 p50/p95 (round-robin
+queries), cosine to torch's vectors and how many top-10 neighbours survive; then the lines
+`speedup <runtime/precision> over torch fp32: N.Nx`. For EfficientNet-Lite0, int8 is
+calibrated on grocery's own catalog photos (`gallery_natural`, never queried) and the quality
+gate runs on grocery val (296 queries, 81 gallery photos, exact cosine). The fast path is what
+`--runtime auto` with `@auto` picks (EfficientNet) or the fastest variant within the gate's
+cosine bound (CLIP, whose random weights make recall meaningless).
 
-Each figure is the best of ``--repeats`` passes (the two modes interleaved), since on a shared
-2-core machine a single pass is easily slowed by other processes.
-
-    HF_HUB_OFFLINE=1 python bench/encode_throughput.py [--images 256] [--batch-size 32] [--json]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/encode_throughput.py [--images 128] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "fashion"
+if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+SHARED = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_CLIP_DIR = Path.home() / ".cache" / "visearch" / "random-clip-vit-b-32"
-ENCODERS = ("clip", "efficientnet-lite0")
-
-
-def catalog_refs(data_dir: Path, n: int) -> list[str]:
-    """First ``n`` image references of the catalog, relative to ``data_dir``."""
-    with open(data_dir / "catalog.csv", newline="") as f:
-        refs = [row["image"] for row in csv.DictReader(f)][:n]
-    if len(refs) < n:
-        raise SystemExit(f"catalog has only {len(refs)} images, --images asked for {n}")
-    return refs
-
-
-def batches(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def measure(label: str, spec: str, refs: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Warm up on one batch, then time embed-only and decode+embed passes over all ``refs``."""
-    from visearch.vectors import load_encoder
-    from visearch.vectors.images import load_image
-
-    load_s = time.perf_counter()
-    encoder = load_encoder(spec, device=args.device, batch_size=args.batch_size)
-    load_s = time.perf_counter() - load_s
-
-    def decode(chunk: list[str]) -> list[Any]:
-        return [load_image(ref, base_dir=args.data_dir) for ref in chunk]
-
-    decoded: list[Any] = []
-    decode_s = timed(lambda: decoded.extend(decode(refs)))
-    encoder.embed_images(decoded[: args.batch_size])  # warm-up: allocator, kernels, caches
-
-    # Chunks of batch_size keep memory flat, as ingest does; each call is one model batch.
-    image_chunks = batches(decoded, args.batch_size)
-    ref_chunks = batches(refs, args.batch_size)
-    passes: dict[str, Callable[[], object]] = {
-        "excl": lambda: [encoder.embed_images(chunk) for chunk in image_chunks],
-        "incl": lambda: [encoder.embed_images(decode(chunk)) for chunk in ref_chunks],
-    }
-    best = {mode: float("inf") for mode in passes}
-    for rep in range(args.repeats):
-        # Alternate which mode goes first, so neither always inherits the other's aftermath.
-        for mode in sorted(passes, reverse=rep % 2 == 1):
-            best[mode] = min(best[mode], timed(passes[mode]))
-    n = len(refs)
-    return {
-        "label": label,
-        "encoder": encoder.name,
-        "dim": encoder.dim,
-        "device": getattr(encoder, "device", args.device),
-        "load_s": round(load_s, 2),
-        "decode_only_img_s": round(n / decode_s, 1),
-        "excl_decode_img_s": round(n / best["excl"], 1),
-        "incl_decode_img_s": round(n / best["incl"], 1),
-    }
-
-
-def print_table(results: list[dict[str, Any]], meta: dict[str, Any], out: Any) -> None:
-    print(
-        f"{meta['images']} images, batch {meta['batch_size']}, best of {meta['repeats']}, "
-        f"torch threads "
-        f"{meta['torch_threads']}, {meta['cpu_count']} CPUs, torch {meta['torch']}",
-        file=out,
-    )
-    header = ("encoder", "dim", "device", "excl. decode", "incl. decode", "decode only", "load s")
-    rows = [
-        (
-            r["label"],
-            str(r["dim"]),
-            r["device"],
-            f"{r['excl_decode_img_s']:.1f} img/s",
-            f"{r['incl_decode_img_s']:.1f} img/s",
-            f"{r['decode_only_img_s']:.0f} img/s",
-            f"{r['load_s']:.1f}",
-        )
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
+EFFNET = "efficientnet-lite0"
+MODELS = ("efficientnet-lite0", "clip")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=256, help="images to encode (default 256)")
+    parser.add_argument("--images", type=int, default=128, help="photos per pass (EfficientNet)")
+    parser.add_argument("--clip-images", type=int, default=64, help="photos per pass (CLIP)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=2, help="passes per mode; best is kept")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
-    parser.add_argument("--json", action="store_true", help="also print results as JSON")
-    parser.add_argument("--encoders", nargs="+", choices=ENCODERS, default=list(ENCODERS))
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--passes", type=int, default=3, help="interleaved passes per variant")
+    parser.add_argument("--queries", type=int, default=40, help="batch-1 queries per variant")
     parser.add_argument(
-        "--clip-dir", type=Path, default=DEFAULT_CLIP_DIR, help="random ViT-B/32 cache dir"
+        "--threads",
+        type=int,
+        default=None,
+        help="runtime threads (default: the runtimes' own choice, half the cores)",
     )
+    parser.add_argument(
+        "--compare-threads",
+        type=int,
+        default=os.cpu_count(),
+        help="also run the int8 variants on this many threads (default: all cores), to show "
+        "what the thread policy saves",
+    )
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--data-dir", type=Path, default=SHARED)
+    parser.add_argument("--clip-dir", type=Path, default=DEFAULT_CLIP_DIR)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="exported models' cache")
+    parser.add_argument("--json", action="store_true", help="also print results as JSON")
     return parser.parse_args(argv)
+
+
+def photos(data_dir: Path, n: int) -> tuple[list[Any], float]:
+    """The first `n` fashion photos, decoded (and the decode rate, for reference)."""
+    from visearch.vectors.images import load_image
+
+    files = sorted((data_dir / "fashion" / "images").glob("*.jpg"))[:n]
+    started = time.perf_counter()
+    images = [load_image(str(path)) for path in files]
+    return images, len(images) / (time.perf_counter() - started)
+
+
+def runtime_for(args: argparse.Namespace, **data: Any) -> Any:
+    from visearch.vectors import Runtime
+
+    cache = {"cache_dir": args.cache_dir} if args.cache_dir else {}
+    return Runtime("auto", args.threads, **cache, **data)
+
+
+def measure_model(spec: str, runtime: Any, images: list[Any], args: argparse.Namespace) -> list:
+    from bench.encode_variants import build_variants, fidelity, latency, throughput
+    from visearch.vectors.runtimes.build import Variant as RuntimeVariant
+    from visearch.vectors.runtimes.families import family_for
+    from visearch.vectors.runtimes.sessions import cpu_has_bf16
+
+    family = family_for(spec)
+    combos = [
+        (engine, precision)
+        for precision, engines in family.engines.items()
+        for engine in engines
+        if precision != "bf16" or cpu_has_bf16()
+    ]
+    RuntimeVariant.of(family, runtime).manifest()  # export first, so no load is timed with it
+    variants = build_variants(spec, runtime, args.batch_size, combos, args.compare_threads)
+    throughput(variants, images, args.passes)
+    latency(variants, images, args.queries)
+    fidelity(variants, images)
+    return variants
+
+
+def gate_figures(variants: list, runtime: Any) -> dict[str, Any]:
+    """The gate's judgement of every exported variant on the labelled set, fp32 (ONNX
+    Runtime) as the reference; torch needs none (the fp32 exports reproduce it)."""
+    from visearch.vectors.runtimes.gate import GateRun, LabelledSet
+
+    data = LabelledSet.read(runtime.quality)
+    reference = next(v.encoder for v in variants if v.label == "onnx/fp32")
+    run = GateRun(data, reference)
+    verdicts = {
+        v.label: run.judge(v.label, v.encoder).as_dict()
+        for v in variants
+        if not v.label.startswith("torch")
+    }
+    described = (
+        f"{data.id}: {len(data.queries)} queries x {len(data.gallery)} gallery photos, "
+        "exact cosine; int8 calibrated on 256 of grocery's catalog photos outside it"
+    )
+    return {"set": described, "reference": run.reference_recall, "verdicts": verdicts}
+
+
+def effnet(args: argparse.Namespace, images: list[Any], note: str) -> dict[str, Any]:
+    from bench.encode_report import print_fast_path, print_gate, print_model, rows
+    from visearch.vectors import load_encoder
+
+    grocery = args.data_dir / "grocery"
+    runtime = runtime_for(args, calibration=grocery / "gallery_natural.csv", quality=grocery)
+    variants = measure_model(EFFNET, runtime, images, args)
+    table = rows(variants, len(images))
+    print_model("EfficientNet-Lite0 (real weights)", table, note)
+    gate = gate_figures(variants, runtime)
+    print_gate(gate)
+    fast = load_encoder(f"{EFFNET}@auto", runtime=runtime)  # what `auto` picks, gate and all
+    label = f"{fast.engine}/{fast.precision}"
+    result = print_fast_path(EFFNET, table, label, f"auto's choice, {fast.name}")
+    return {"variants": table, "gate": gate, "fast_path": result}
+
+
+def clip(args: argparse.Namespace, images: list[Any], note: str) -> dict[str, Any]:
+    from bench.encode_report import print_fast_path, print_model, rows
+    from visearch.scripts.random_clip import save_random_clip
+
+    spec = f"clip:{save_random_clip(args.clip_dir)}"  # the default CLIPConfig(): ViT-B/32
+    variants = measure_model(spec, runtime_for(args), images, args)
+    table = rows(variants, len(images))
+    print_model("CLIP ViT-B/32 shape (random weights: speed and fidelity only)", table, note)
+    within = [r for r in table[1:] if r["mean_cosine"] >= 0.99 and "torch" not in r["variant"]]
+    best = max(within, key=lambda r: r["img_per_s"])
+    result = print_fast_path("clip", table, best["variant"], "fastest with cosine to fp32 >= 0.99")
+    return {"variants": table, "fast_path": result}
+
+
+def describe_machine(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from bench.encode_variants import _TORCH_DEFAULT
+    from visearch.vectors.runtimes import default_threads
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": _TORCH_DEFAULT.setdefault("threads", torch.get_num_threads()),
+        "runtime_threads": args.threads or default_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    # The hub is unreachable on bench machines; fail fast instead of retrying the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is unreachable: fail fast
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
-        sys.path.insert(0, str(REPO_ROOT))
-    import torch
+    machine = describe_machine(args)
+    from transformers.utils import logging as transformers_logging
 
-    from visearch.scripts.random_clip import save_random_clip
-
-    refs = catalog_refs(args.data_dir, args.images)
-    specs = []
-    for name in args.encoders:
-        if name == "clip":  # default CLIPConfig() is the ViT-B/32 shape
-            clip_dir = save_random_clip(args.clip_dir)
-            specs.append(("CLIP ViT-B/32 (random weights)", f"clip:{clip_dir}"))
-        else:
-            specs.append((name, name))
-    results = [measure(label, spec, refs, args) for label, spec in specs]
-    meta = {
-        "images": args.images,
-        "batch_size": args.batch_size,
-        "repeats": args.repeats,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    print_table(results, meta, sys.stdout)
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars on every CLIP load
+    print(
+        f"{machine['cpus']} CPUs, torch {machine['torch']} on {machine['torch_threads']} "
+        f"threads (its default), runtimes on {machine['runtime_threads']} thread(s), "
+        f"load average {machine['load_average']}"
+    )
+    results: dict[str, Any] = {"machine": machine}
+    for model in args.models:
+        n = args.images if model == EFFNET else args.clip_images
+        images, decode_rate = photos(args.data_dir, n)
+        note = (
+            f"{n} fashion photos, batch {args.batch_size}, decode excluded (decoding alone: "
+            f"{decode_rate:.0f} img/s); img/s = median of {args.passes} interleaved passes; "
+            f"{args.queries} batch-1 queries per variant, round-robin"
+        )
+        results[model] = (effnet if model == EFFNET else clip)(args, images, note)
+    results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
-        print(json.dumps({"meta": meta, "results": results}, indent=2))
+        print(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ class Measured:
 
 
 def parse_args() -> argparse.Namespace:
+    from bench.runtime_args import add_runtime_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N products.")
@@ -78,6 +80,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default=None)
+    add_runtime_args(parser)
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
@@ -137,6 +140,7 @@ def main() -> None:
     args = parse_args()
 
     from bench.catalogs import head_catalog
+    from bench.runtime_args import runtime_of
     from visearch.engine.connection import make_client
     from visearch.ingest.catalog import CatalogSource, read_catalog
     from visearch.vectors import load_encoder
@@ -148,7 +152,9 @@ def main() -> None:
         path = head_catalog(args.catalog, args.limit, Path(folder.name) / "catalog.csv")
     catalog = read_catalog(path)
     source = CatalogSource(path, images_dir=base_dir)
-    encoder = load_encoder(args.encoder, device=args.device, batch_size=args.batch_size)
+    encoder = load_encoder(
+        args.encoder, device=args.device, batch_size=args.batch_size, runtime=runtime_of(args)
+    )
     client = make_client(args.opensearch_url, timeout_s=120)
 
     measured = measure(args, client, encoder, catalog, source)

@@ -56,6 +56,7 @@ def fashion_params(product: Any, base_dir: Path) -> Any:
 
 
 def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from bench.runtime_args import runtime_of
     from visearch.ingest.catalog import read_catalog
     from visearch.plugin.search import Searcher
     from visearch.vectors import load_encoder
@@ -63,7 +64,7 @@ def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     catalog = read_catalog(args.catalog)
     products = catalog.products
     base_dir = args.catalog.resolve().parent
-    encoder = load_encoder(args.encoder)
+    encoder = load_encoder(args.encoder, runtime=runtime_of(args))
     alias, built = fashion_alias(client, args, encoder, len(products))
     searcher = Searcher(client, alias, encoder)
 
@@ -82,6 +83,7 @@ def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "products": client.count(index=alias)["count"],
         "segments": segment_count(client, alias),
         "encoder": encoder.name,
+        "runtime": getattr(encoder, "runtime", "torch"),
         "queries": len(results),
         "warmup": len(warm),
         "k": FASHION_K,

@@ -62,6 +62,8 @@ DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "data" / "fashion" / "catalog.cs
 
 
 def parse_args() -> argparse.Namespace:
+    from bench.runtime_args import add_runtime_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=200, help="Measured queries per scenario.")
     parser.add_argument("--warmup", type=int, default=20, help="Discarded queries first.")
@@ -77,6 +79,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument("--encoder", default="efficientnet-lite0")
+    add_runtime_args(parser)
     parser.add_argument("--fashion-alias", default="bench-fashion")
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")

@@ -11,7 +11,13 @@ from typing import Any, NoReturn
 
 import click
 
-from visearch.commands.options import DEFAULT_ENCODER, Settings, json_option, settings_options
+from visearch.commands.options import (
+    DEFAULT_ENCODER,
+    Settings,
+    index_layout_options,
+    json_option,
+    settings_options,
+)
 from visearch.commands.progress import note
 
 # Exit codes of `visearch ingest`, documented in the README.
@@ -126,6 +132,7 @@ def render(data: dict[str, Any]) -> str:
     help="Refuse to delete more than this share of the indexed products.",
 )
 @click.option("--force-delete", is_flag=True, help="Delete vanished products even past the guard.")
+@index_layout_options
 @click.option("--hnsw-m", default=16, show_default=True, help="HNSW m for new indices.")
 @click.option(
     "--hnsw-ef-construction",
@@ -205,6 +212,8 @@ def _options(flags: dict[str, Any]) -> Any:
         force_delete=flags["force_delete"],
         hnsw_m=flags["hnsw_m"],
         hnsw_ef_construction=flags["hnsw_ef_construction"],
+        shards=flags["shards"],
+        replicas=flags["replicas"],
         bulk=BulkConfig(chunk_size=flags["bulk_chunk_size"]),
     )
 

@@ -69,6 +69,8 @@ def _cluster_problem(error: Exception, settings: Any) -> str | None:
     from visearch.plugin.errors import IndexNotFoundError, SearchBackendError
 
     cause = error.__cause__ if isinstance(error, SearchBackendError) else error
+    if cause is not None and (denied := _access_problem(cause, settings)):
+        return denied
     if isinstance(cause, Unreachable):
         return (
             f"cannot reach OpenSearch at {_shown(settings.opensearch_url)}. Is it running? "
@@ -78,6 +80,16 @@ def _cluster_problem(error: Exception, settings: Any) -> str | None:
     if isinstance(error, IndexNotFoundError):
         return _missing_alias(error.alias, settings)
     return None
+
+
+def _access_problem(error: BaseException, settings: Any) -> str | None:
+    """A CA that does not sign the cluster's certificate, refused credentials, a user without
+    the right: named as such (a TLS failure is not "cannot reach")."""
+    from visearch.engine.connection import access_problem
+
+    ca_certs = getattr(settings, "ca_certs", None)
+    user = getattr(settings, "user", None)
+    return access_problem(error, settings.opensearch_url, str(ca_certs) if ca_certs else None, user)
 
 
 def _missing_alias(alias: str, settings: Any) -> str:

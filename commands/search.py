@@ -80,6 +80,17 @@ def params_from_options(values: dict[str, Any]) -> Any:
 FACET_VALUES_SHOWN = 12
 
 
+def readable_scores(why: dict[str, Any]) -> tuple[str, str]:
+    """(look, words) columns: cosine similarity to the photo or text ("=" marks the
+    photographed product itself), and a tick when the product matches the words."""
+    similarity = why.get("similarity")
+    look = "" if similarity is None else f"{similarity:.2f}"
+    if why.get("exact_match"):
+        look = "=" + look
+    match = why.get("keyword_match")
+    return look, "" if match is None else ("yes" if match else "-")
+
+
 def render(data: dict[str, Any]) -> str:
     hits = data["hits"]
     start = data["page"] * data["k"]
@@ -91,12 +102,15 @@ def render(data: dict[str, Any]) -> str:
         f"{data['mode']} search: {found}, showing {start + 1 if hits else 0}"
         f"-{start + len(hits)} ({data['timings']['total_ms']:.0f} ms)"
     ]
-    lines.append(f"{'#':>3}  {'sku':<12} {'score':>7}  {'price':>8}  title")
+    lines.append(f"{'#':>3}  {'sku':<12} {'look':>5} {'words':>5}  {'price':>8}  title")
     for rank, hit in enumerate(hits, start=start + 1):
-        why = hit["explanation"]
-        score = why.get("final_score") or why.get("fused_score") or why.get("similarity") or 0.0
+        look, words = readable_scores(hit["explanation"])
         price = "" if hit["price"] is None else f"{hit['price']:.2f}"
-        lines.append(f"{rank:>3}  {hit['sku']:<12} {score:>7.4f}  {price:>8}  {hit['title']}")
+        lines.append(
+            f"{rank:>3}  {hit['sku']:<12} {look:>5} {words:>5}  {price:>8}  {hit['title']}"
+        )
+    for notice in data.get("notices") or []:
+        lines.append(f"note: {notice['message']}")
     for field, values in (data.get("facets") or {}).items():
         shown = ", ".join(
             f"{'*' if v['selected'] else ''}{v['value']} ({v['count']})"

@@ -1,7 +1,9 @@
-"""The one place an OpenSearch client is built from a URL (the CLI and test fixtures call it)."""
+"""The one place an OpenSearch client is built from a URL (the CLI and test fixtures call it),
+and where the errors of reaching a secured cluster are put into words."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -9,6 +11,8 @@ import orjson
 from opensearchpy import OpenSearch
 from opensearchpy.serializer import JSONSerializer
 from urllib3 import Timeout
+
+RETRY_ON_STATUS = (502, 503, 504)
 
 
 class FastJSONSerializer(JSONSerializer):
@@ -27,39 +31,130 @@ class FastJSONSerializer(JSONSerializer):
             return super().dumps(data)
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """What a URL (or a comma-separated list of a cluster's node URLs) says."""
+
+    hosts: tuple[dict[str, Any], ...]
+    tls: bool
+    user: str | None
+    password: str | None
+
+
+def parse_urls(url: str) -> Endpoints:
+    """`http(s)://[user:password@]host:port[,http(s)://host:port...]`: one node or several of
+    one cluster (the same scheme for all; credentials from the first URL that has them)."""
+    parts = [urlsplit(item.strip()) for item in url.split(",") if item.strip()]
+    bad = [p.geturl() for p in parts if p.scheme not in ("http", "https") or not p.hostname]
+    if not parts or bad:
+        raise ValueError(f"OpenSearch URL must look like http(s)://host:port, got {url!r}")
+    if len({p.scheme for p in parts}) > 1:
+        raise ValueError(f"the node URLs of one cluster share one scheme, got {url!r}")
+    tls = parts[0].scheme == "https"
+    hosts = tuple(
+        {
+            "host": p.hostname,
+            "port": p.port or (443 if tls else 9200),
+            "url_prefix": p.path.rstrip("/"),
+        }
+        for p in parts
+    )
+    with_user = next((p for p in parts if p.username), None)
+    if with_user is None:
+        return Endpoints(hosts, tls, None, None)
+    return Endpoints(
+        hosts, tls, unquote(with_user.username or ""), unquote(with_user.password or "")
+    )
+
+
 def make_client(
     url: str,
     *,
     timeout_s: float = 30.0,
     connect_timeout_s: float | None = None,
     verify_certs: bool = True,
+    ca_certs: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    retries: int | None = None,
 ) -> OpenSearch:
-    """A client for `url`; user:password in the URL becomes basic auth.
+    """A client for `url`: one node, or every node of a cluster as a comma-separated list.
 
     `timeout_s` bounds each request's read, `connect_timeout_s` (default the same) the
-    connection. The client itself never retries: retries belong to the caller (the bulk
-    writer has its one retry layer; a search fails fast)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"OpenSearch URL must look like http(s)://host:port, got {url!r}")
+    connection. Credentials: user:password in the URL, else `user`/`password` (basic auth).
+    An https URL is verified against `ca_certs` (a PEM file of the cluster's CA), else the
+    system's CAs.
+
+    Retries: with one node the client never retries (a search fails fast; the bulk writer has
+    its own retry layer). With several, a request that meets a connection error or a 502, 503
+    or 504 is sent again to the next live node, `retries` times at most (default: once per
+    other node, and one more): a node that dies or restarts costs no search. Timeouts are not
+    retried (the node may still be working on it). Everything visearch sends is safe to
+    repeat: searches and reads, bulk writes keyed by sku, alias actions and template puts."""
+    endpoints = parse_urls(url)
     auth = None
-    if parts.username:
-        auth = (unquote(parts.username), unquote(parts.password or ""))
-    host = {
-        "host": parts.hostname,
-        "port": parts.port or (443 if parts.scheme == "https" else 9200),
-        "url_prefix": parts.path.rstrip("/"),
-    }
+    if endpoints.user is not None:
+        auth = (endpoints.user, endpoints.password or "")
+    elif user:
+        auth = (user, password or "")
+    if retries is None:
+        retries = len(endpoints.hosts) if len(endpoints.hosts) > 1 else 0
     return OpenSearch(
-        hosts=[host],
+        hosts=list(endpoints.hosts),
         http_auth=auth,
-        use_ssl=parts.scheme == "https",
+        use_ssl=endpoints.tls,
         verify_certs=verify_certs,
+        ca_certs=ca_certs if endpoints.tls else None,
         ssl_show_warn=verify_certs,
         timeout=Timeout(connect=connect_timeout_s or timeout_s, read=timeout_s),
-        max_retries=0,
+        max_retries=retries,
+        retry_on_status=RETRY_ON_STATUS,
+        retry_on_timeout=False,
         serializer=FastJSONSerializer(),
         # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
         # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
         http_compress=False,
     )
+
+
+def access_problem(
+    error: BaseException, url: str, ca_certs: str | None = None, user: str | None = None
+) -> str | None:
+    """What went wrong reaching a secured cluster, in words that name the cause (a CA that
+    does not sign the cluster's certificate, a certificate for another host, credentials the
+    cluster refuses, a user without the right), or None for any other error. Never shows a
+    password."""
+    from opensearchpy.exceptions import AuthenticationException, AuthorizationException
+    from opensearchpy.exceptions import SSLError as TLSError
+
+    where = ", ".join(f"{h['host']}:{h['port']}" for h in parse_urls(url).hosts)
+    who = user or parse_urls(url).user
+    if isinstance(error, TLSError):
+        text = str(error)
+        trusted = f"the CA file {ca_certs}" if ca_certs else "the system's CAs (no CA file given)"
+        if "CERTIFICATE_VERIFY_FAILED" in text and "match" in text.lower():
+            return (
+                f"TLS: OpenSearch at {where} presented a certificate for another host name; "
+                "use the host name the certificate names"
+            )
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return (
+                f"TLS: the certificate of OpenSearch at {where} is not signed by {trusted} "
+                "(certificate verify failed). Pass the cluster's CA with --ca-certs or "
+                "OPENSEARCH_CA_CERTS"
+            )
+        return f"TLS: could not open a secure connection to OpenSearch at {where}: {text}"
+    if isinstance(error, AuthenticationException):
+        if not who:
+            return (
+                f"OpenSearch at {where} needs a user and password (401 Unauthorized): set "
+                "OPENSEARCH_USER and OPENSEARCH_PASSWORD, or user:password@ in the URL"
+            )
+        return (
+            f"OpenSearch at {where} refused the password of user {who!r} (401 Unauthorized): "
+            "wrong user or password. Check OPENSEARCH_USER / OPENSEARCH_PASSWORD (or the "
+            "user:password@ of the URL)"
+        )
+    if isinstance(error, AuthorizationException):
+        return f"user {who!r} is not allowed to do this at {where} (403 Forbidden): {error.error}"
+    return None

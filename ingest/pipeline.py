@@ -44,6 +44,9 @@ class IngestOptions:
     force_delete: bool = False
     hnsw_m: int = 16
     hnsw_ef_construction: int = 128
+    shards: int = 1
+    """Primary shards of a new index (a rebuild applies a change); see README, Configuration."""
+    replicas: int = 0
     images: ImageLoaderConfig = DEFAULT_CONFIG
     bulk: BulkConfig = field(default_factory=BulkConfig)
     progress: Callable[[int], None] | None = None
@@ -163,7 +166,15 @@ def _apply_catalog(
 
 def _spec(alias: str, encoder: LazyEncoder, encoder_name: str, options: IngestOptions) -> IndexSpec:
     loaded = encoder.get()  # a new index needs the vector size
-    return IndexSpec(alias, encoder_name, loaded.dim, options.hnsw_m, options.hnsw_ef_construction)
+    return IndexSpec(
+        alias,
+        encoder_name,
+        loaded.dim,
+        options.hnsw_m,
+        options.hnsw_ef_construction,
+        shards=options.shards,
+        replicas=options.replicas,
+    )
 
 
 def _target(

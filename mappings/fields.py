@@ -32,6 +32,11 @@ INTERNAL_FIELDS = (
     EMBEDDED_AT,
 )
 
+# Every keyword attribute has a case- and accent-folded sub-field `<name>.ci` (filters forgive
+# case) and is copied into one English-analysed text field (keywords match attribute words).
+FOLDED = "ci"
+ATTRIBUTES_TEXT = "attributes_text"
+
 # Keyword attributes every catalog may fill; any other column becomes an extra keyword attribute.
 STANDARD_ATTRIBUTES = (
     "colour",
@@ -44,6 +49,9 @@ STANDARD_ATTRIBUTES = (
     "season",
     "usage",
 )
+# The standard attributes that say what kind of product it is: a photo plus words ranks
+# products of the kind the photo shows above others that match the words.
+KIND_ATTRIBUTES = ("category", "subcategory", "article_type")
 # Fields with a fixed meaning, never extra attributes. `images` holds more photos of the
 # product (separated by |), as do columns image_2, image_3, ...
 CORE_FIELDS = (

@@ -9,23 +9,26 @@ selections, like the hits.
 
 from __future__ import annotations
 
-from visearch.plugin.filters import Clause, all_of, selections
+from visearch.plugin.filters import Clause, all_of, attribute_clause, selections
 from visearch.plugin.params import SearchParams
+from visearch.plugin.schema import IndexSchema
 
 FACET_PREFIX = "facet:"
 PRICE_AGG = "price"
 BUCKET_ORDER = [{"_count": "desc"}, {"_key": "asc"}]
 
 
-def post_filter(params: SearchParams) -> Clause | None:
+def post_filter(params: SearchParams, schema: IndexSchema | None = None) -> Clause | None:
     """The selections, applied to the hits only (None when nothing is selected)."""
-    chosen = selections(params)
+    chosen = selections(params, schema)
     return all_of(list(chosen.values())) if chosen else None
 
 
-def facet_aggs(params: SearchParams) -> dict[str, Clause]:
-    """One filter agg per facet (other selections) plus the price stats (all selections)."""
-    chosen = selections(params)
+def facet_aggs(params: SearchParams, schema: IndexSchema | None = None) -> dict[str, Clause]:
+    """One filter agg per facet (other selections) plus the price stats (all selections).
+    Buckets are the stored spellings; a selected value is counted on its own (`selected`,
+    one filter per value as the caller spelled it), even outside the top values."""
+    chosen = selections(params, schema)
     aggs: dict[str, Clause] = {}
     for name in params.facets:
         others = [clause for field, clause in chosen.items() if field != name]
@@ -33,9 +36,10 @@ def facet_aggs(params: SearchParams) -> dict[str, Clause]:
             "values": {"terms": {"field": name, "size": params.facet_size, "order": BUCKET_ORDER}}
         }
         if name in chosen:
-            # Exact counts for the selected values even when they fall outside the top values.
-            picked = list(params.filters[name])
-            inner["selected"] = {"terms": {"field": name, "include": picked, "size": len(picked)}}
+            picked = {
+                value: attribute_clause(name, [value], schema) for value in params.filters[name]
+            }
+            inner["selected"] = {"filters": {"filters": picked}}
         aggs[FACET_PREFIX + name] = {"filter": all_of(others), "aggs": inner}
     aggs[PRICE_AGG] = {
         "filter": all_of(list(chosen.values())),

@@ -37,11 +37,17 @@ def values_clause(name: str, values: Sequence[str]) -> Clause:
     return {"terms": {name: list(values)}}
 
 
-def hard_clauses(params: SearchParams) -> list[Clause]:
+def attribute_clause(name: str, values: Sequence[str], schema: IndexSchema | None) -> Clause:
+    """A filter on attribute `name`: on its folded sub-field when the index has one, so
+    "blue", "Blue" and "BLUE" all match (OpenSearch folds the values the same way)."""
+    return values_clause(schema.filter_field(name) if schema else name, values)
+
+
+def hard_clauses(params: SearchParams, schema: IndexSchema | None = None) -> list[Clause]:
     """Filters that define the candidate pool (AND), in the caller's order, then price, stock
     (and, for similar_to, everything but that product)."""
     clauses = [
-        values_clause(name, values)
+        attribute_clause(name, values, schema)
         for name, values in params.filters.items()
         if name not in params.facets
     ]
@@ -62,10 +68,10 @@ def everything_but(sku: str) -> Clause:
     return {"bool": {"filter": [products], "must_not": [{"term": {"sku": sku}}]}}
 
 
-def selections(params: SearchParams) -> dict[str, Clause]:
+def selections(params: SearchParams, schema: IndexSchema | None = None) -> dict[str, Clause]:
     """Facet selections, field -> clause, in the order of `params.facets`."""
     return {
-        name: values_clause(name, params.filters[name])
+        name: attribute_clause(name, params.filters[name], schema)
         for name in params.facets
         if name in params.filters
     }

@@ -32,6 +32,9 @@ MAX_FILTER_FIELDS = 32
 MAX_FILTER_VALUES = 1_024  # across all filters
 MAX_VALUE_CHARS = 256  # keyword fields index values up to 256 characters
 MAX_FACETS = 32
+FUSIONS = ("linear", "rrf")
+DEFAULT_FUSION = "linear"  # measured by bench/relevance.py
+DEFAULT_KEYWORD_WEIGHT = 0.4
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 - a runtime alias
 FilterInput = Mapping[str, "str | int | Sequence[str | int]"]
@@ -109,7 +112,8 @@ class SearchParams:
     )
     text_weight: float = _param("number", "Weight of the text vector (see image_weight).", 1.0)
     keywords: str | None = _param(
-        "text", "Words matched (BM25) against title and description; they re-rank a photo's pool."
+        "text",
+        "Words matched against title, attributes and description; with a photo, they refine it.",
     )
     filters: FilterInput = _param(
         "filters",
@@ -141,6 +145,13 @@ class SearchParams:
     similar_to: str | None = _param(
         "text", "More like this: the sku whose stored vector is the query (it is left out)."
     )
+    keyword_weight: float = _param(
+        "number", "With a photo and words: the words' share of the ranking, 0..1.",
+        DEFAULT_KEYWORD_WEIGHT,
+    )  # fmt: skip
+    fusion: str | None = _param(
+        "text", f"How look and words combine: {' or '.join(FUSIONS)} (default {DEFAULT_FUSION})."
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -155,6 +166,7 @@ class SearchParams:
         self._check_weights()
         self._check_numbers()
         self._check_limits()
+        self._check_fusion()
         self._check_combinations()
 
     # ------------------------------------------------------------------ derived
@@ -258,6 +270,17 @@ class SearchParams:
             raise InvalidParamsError(f"min_score is a cosine similarity in -1..1, got {score!r}")
         if not isinstance(self.boosts, Boosts):
             raise InvalidParamsError("boosts must be a Boosts or a mapping of its fields")
+
+    def _check_fusion(self) -> None:
+        if self.fusion is None:
+            object.__setattr__(self, "fusion", DEFAULT_FUSION)
+        if self.fusion not in FUSIONS:
+            raise InvalidParamsError(
+                f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}"
+            )
+        weight = self.keyword_weight
+        if not _is_number(weight) or not 0.0 <= weight <= 1.0:
+            raise InvalidParamsError(f"keyword_weight must be a number in 0..1, got {weight!r}")
 
     def _check_limits(self) -> None:
         words = len(set((self.keywords or "").lower().split()))

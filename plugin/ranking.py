@@ -2,10 +2,13 @@
 
 1. Each list is ordered by score, ties by sku, so the order never depends on shard or segment
    layout and pages never repeat a product.
-2. With both lists, the keyword list is restricted to the vector pool (after min_score), and
-   the two are fused with RRF (`plugin.fusion`); a single list is "fused" the same way, so
-   scores mean the same in every mode.
-3. Business boosts, after fusion and without undoing it: `final = fused + w * popularity_norm`
+2. One fused score in 0..1 per product (`plugin.fusion`): the look (cosine similarity) in
+   vector mode, BM25 over the pool's best in keyword mode, and in hybrid mode the look, the
+   kind agreement and the word match combined by `fusion` with `keyword_weight`. The hybrid
+   pool is the look list plus the nearest products that match the words.
+3. An exact match (similarity >= EXACT_MATCH: the photographed product itself) goes first in
+   hybrid mode, so a refining word reorders the rest without losing it.
+4. Business boosts, after fusion and without undoing it: `final = fused + w * popularity_norm`
    (popularity min-max normalised over the pool; missing popularity counts as 0), then, with
    `in_stock_first`, a stable partition (in stock first; unknown stock counts as out of stock),
    final order kept within each part. Remaining ties go to the smaller sku.
@@ -14,13 +17,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from visearch.plugin.fusion import ranks, rrf
+from visearch.plugin.fusion import agreement, kind_agreement, linear, ranks, rrf
 from visearch.plugin.knn import similarity
 from visearch.plugin.params import Boosts
 from visearch.plugin.response import Candidate, Explanation
+
+EXACT_MATCH = 0.95  # cosine similarity of a near-duplicate photo: the photographed product
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,16 @@ class Ranked:
     sku: str
     source: Mapping[str, Any]
     explanation: Explanation
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a hybrid search combines look and words (from SearchParams)."""
+
+    method: str = "linear"
+    keyword_weight: float = 0.4
+    kind_attributes: Sequence[str] = field(default_factory=tuple)
+    """Attributes that say what kind of product it is and that the words do not name."""
 
 
 def by_score(found: Sequence[Candidate]) -> list[Candidate]:
@@ -39,43 +54,96 @@ def rank(
     keyword: Sequence[Candidate] | None,
     boosts: Boosts,
     space_type: str | None = None,
+    fusion: Fusion | None = None,
 ) -> list[Ranked]:
-    """The whole pool in final order: the vector list's products, else the keyword list's."""
+    """The whole pool in final order. With both lists, `keyword` holds the nearest products
+    that match the words (scored by look) and the pool is both lists together."""
     vec = by_score(vector) if vector is not None else None
     kw = by_score(keyword) if keyword is not None else None
     if vec is not None and kw is not None:
-        pool_skus = {c.sku for c in vec}
-        kw = [c for c in kw if c.sku in pool_skus]
-    pool = vec if vec is not None else kw or []
-    vec_ids = [c.sku for c in vec] if vec is not None else []
-    kw_ids = [c.sku for c in kw] if kw is not None else []
-    fused = rrf([vec_ids, kw_ids])
-    vec_rank, kw_rank = ranks(vec_ids), ranks(kw_ids)
-    vec_score = {c.sku: c.score for c in vec or []}
-    kw_score = {c.sku: c.score for c in kw or []}
-    boost = _popularity_boosts(pool, boosts.popularity_weight)
+        explained = _hybrid(vec, kw, space_type, fusion or Fusion())
+    elif vec is not None:
+        explained = _vector(vec, space_type)
+    else:
+        explained = _keywords(kw or [])
+    boost = _popularity_boosts(
+        {sku: source for sku, source, _ in explained}, boosts.popularity_weight
+    )
 
     ranked = []
-    for c in pool:
-        final = fused[c.sku] + boost.get(c.sku, 0.0)
-        score = vec_score.get(c.sku)
-        explanation = Explanation(
-            vector_score=score,
-            similarity=similarity(score, space_type) if score is not None else None,
-            vector_rank=vec_rank.get(c.sku),
-            keyword_score=kw_score.get(c.sku),
-            keyword_rank=kw_rank.get(c.sku),
-            fused_score=fused[c.sku],
-            popularity_boost=boost.get(c.sku),
-            final_score=final,
-        )
-        ranked.append(Ranked(c.sku, c.source, explanation))
+    for sku, source, why in explained:
+        extra = boost.get(sku)
+        final = (why.fused_score or 0.0) + (extra or 0.0)
+        ranked.append(Ranked(sku, source, replace(why, popularity_boost=extra, final_score=final)))
 
-    def order(item: Ranked) -> tuple[bool, float, str]:
+    def order(item: Ranked) -> tuple[bool, bool, float, str]:
         out_of_stock = boosts.in_stock_first and item.source.get("in_stock") is not True
-        return (out_of_stock, -(item.explanation.final_score or 0.0), item.sku)
+        pinned = item.explanation.exact_match is True
+        return (out_of_stock, not pinned, -(item.explanation.final_score or 0.0), item.sku)
 
     return sorted(ranked, key=order)
+
+
+Explained = tuple[str, Mapping[str, Any], Explanation]
+
+
+def _look(candidate: Candidate, space_type: str | None) -> tuple[float, float | None]:
+    """(look signal in 0..1, cosine similarity or None)."""
+    cosine = similarity(candidate.score, space_type)
+    return (cosine if cosine is not None else candidate.score), cosine
+
+
+def _vector(vec: Sequence[Candidate], space_type: str | None) -> list[Explained]:
+    out = []
+    for position, c in enumerate(vec, start=1):
+        look, cosine = _look(c, space_type)
+        why = Explanation(vector_score=c.score, similarity=cosine, vector_rank=position,
+                          fused_score=look)  # fmt: skip
+        out.append((c.sku, c.source, why))
+    return out
+
+
+def _keywords(kw: Sequence[Candidate]) -> list[Explained]:
+    best = max((c.score for c in kw), default=0.0)
+    out = []
+    for position, c in enumerate(kw, start=1):
+        why = Explanation(keyword_score=c.score, keyword_rank=position, keyword_match=True,
+                          fused_score=c.score / best if best > 0 else 0.0)  # fmt: skip
+        out.append((c.sku, c.source, why))
+    return out
+
+
+def _hybrid(
+    vec: Sequence[Candidate], kw: Sequence[Candidate], space_type: str | None, fusion: Fusion
+) -> list[Explained]:
+    """The look list and the nearest word matches, fused; both lists are scored by look."""
+    pool: dict[str, Candidate] = {c.sku: c for c in [*kw, *vec]}
+    vec_rank, kw_rank = ranks([c.sku for c in vec]), ranks([c.sku for c in kw])
+    shares = kind_agreement([c.source for c in vec], fusion.kind_attributes)
+    w = fusion.keyword_weight
+    if fusion.method == "rrf":
+        fused_rrf = rrf([list(vec_rank), list(kw_rank)], weights=[1 - w, w])
+    out = []
+    for c in by_score(list(pool.values())):
+        look, cosine = _look(c, space_type)
+        kind = agreement(c.source, shares)
+        matched = c.sku in kw_rank
+        if fusion.method == "rrf":
+            fused = fused_rrf.get(c.sku, 0.0)
+        else:
+            fused = linear(look, kind, float(matched), w)
+        why = Explanation(
+            vector_score=c.score,
+            similarity=cosine,
+            vector_rank=vec_rank.get(c.sku),
+            keyword_rank=kw_rank.get(c.sku),
+            keyword_match=matched,
+            kind_agreement=kind if shares else None,
+            exact_match=cosine is not None and cosine >= EXACT_MATCH and vec_rank.get(c.sku) == 1,
+            fused_score=fused,
+        )
+        out.append((c.sku, c.source, why))
+    return out
 
 
 def _popularity(source: Mapping[str, Any]) -> float:
@@ -84,11 +152,12 @@ def _popularity(source: Mapping[str, Any]) -> float:
     return float(value) if is_number else 0.0
 
 
-def _popularity_boosts(pool: Sequence[Candidate], weight: float) -> dict[str, float]:
-    """sku -> weight * min-max normalised popularity; empty when the weight is 0."""
+def _popularity_boosts(pool: Mapping[str, Mapping[str, Any]], weight: float) -> dict[str, float]:
+    """sku -> weight * min-max normalised popularity over the pool (sku -> source); empty
+    when the weight is 0."""
     if weight <= 0 or not pool:
         return {}
-    values = {c.sku: _popularity(c.source) for c in pool}
+    values = {sku: _popularity(source) for sku, source in pool.items()}
     low, high = min(values.values()), max(values.values())
     spread = high - low
     return {

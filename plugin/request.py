@@ -2,13 +2,15 @@
 
 | mode     | searches                                                        | ranking          |
 |----------|-----------------------------------------------------------------|------------------|
-| vector   | A: knn(k=N, hard filters inside), aggs, post_filter, size N     | vector, RRF      |
-| hybrid   | A, and B: BM25 `should` + the same knn clause as `filter`, size N | RRF of A and B |
-| keywords | BM25 `must` + hard filters, aggs, post_filter, size N           | BM25, RRF        |
+| vector   | A: knn(k=N, hard filters inside), aggs, post_filter, size N     | look             |
+| hybrid   | A, and B: the same knn among products matching the words, size N | look, kind, words |
+| keywords | words `must` + hard filters, aggs, post_filter, size N          | BM25             |
 | browse   | hard filters, aggs, post_filter, sorted by the boosts then sku  | server sort      |
 
-Two searches travel in one `_msearch`; one goes to `_search`. B restricts BM25 to the visual
-candidate pool (same knn clause, filter context), so the keywords re-rank within the pool.
+Two searches travel in one `_msearch`; one goes to `_search`. B is A with the words clause
+added to the knn filter: the N nearest products that match the words, so a photo plus a
+refining word ("red") finds red products like the photo even when none is among the N
+nearest overall. The facets count A's pool.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from visearch.plugin.errors import InvalidParamsError
 from visearch.plugin.facets import facet_aggs, post_filter
 from visearch.plugin.filters import Clause, all_of, check_fields, hard_clauses
-from visearch.plugin.keyword import keyword_clause
+from visearch.plugin.keyword import EMPTY, Vocabulary, keyword_clause
 from visearch.plugin.knn import knn_clause, min_knn_score
 from visearch.plugin.params import Mode, SearchParams
 from visearch.plugin.schema import IndexSchema
@@ -49,6 +51,8 @@ class SearchPlan:
 
     mode: Mode
     searches: tuple[dict[str, Any], ...]
+    named: frozenset[str] = frozenset()
+    """Attributes the words name ("red" names colour): ranking leaves them to the words."""
 
     def msearch_body(self) -> list[dict[str, Any]]:
         """NDJSON lines for `_msearch`: an empty header (the index is in the URL) per body."""
@@ -69,31 +73,35 @@ def build_request(
     params: SearchParams,
     schema: IndexSchema,
     vector: Sequence[float] | np.ndarray | None = None,
+    vocabulary: Vocabulary = EMPTY,
 ) -> SearchPlan:
-    """The request for `params`; `vector` is required exactly when there is an image or text."""
+    """The request for `params`; `vector` is required exactly when there is an image or text;
+    `vocabulary`, the index's attribute values, lets keywords name them."""
     check_request(params, schema)
     if params.has_vector_query != (vector is not None):
         raise InvalidParamsError(
             "pass the query vector exactly when the params hold an image or text"
         )
-    hard = hard_clauses(params)
+    hard = hard_clauses(params, schema)
     if vector is not None:
         if schema.dim is not None and len(vector) != schema.dim:
             raise InvalidParamsError(
                 f"query vector has {len(vector)} dimensions, index {schema.alias!r} {schema.dim}"
             )
-        return _vector_plan(params, schema, vector, hard)
+        return _vector_plan(params, schema, vector, hard, vocabulary)
     if params.keywords:
-        return SearchPlan("keywords", (_keywords_body(params, schema, hard),))
+        return SearchPlan("keywords", (_keywords_body(params, schema, hard, vocabulary),))
     return SearchPlan("browse", (_browse_body(params, schema, hard),))
 
 
-def _with_selections(body: dict[str, Any], params: SearchParams, *, aggs: bool) -> dict[str, Any]:
-    selected = post_filter(params)
+def _with_selections(
+    body: dict[str, Any], params: SearchParams, schema: IndexSchema, *, aggs: bool
+) -> dict[str, Any]:
+    selected = post_filter(params, schema)
     if selected is not None:
         body["post_filter"] = selected
     if aggs:
-        body["aggs"] = facet_aggs(params)
+        body["aggs"] = facet_aggs(params, schema)
     return body
 
 
@@ -102,32 +110,33 @@ def _vector_plan(
     schema: IndexSchema,
     vector: Sequence[float] | np.ndarray,
     hard: list[Clause],
+    vocabulary: Vocabulary,
 ) -> SearchPlan:
     n = params.pool_size
     knn = knn_clause(vector, n, hard)
     body: dict[str, Any] = {"size": n, "query": knn}
-    _with_selections(body, params, aggs=True)
+    _with_selections(body, params, schema, aggs=True)
     if params.min_score is not None:
         # Server-side, so the facet counts and the total honour it too.
         body["min_score"] = min_knn_score(params.min_score, schema.space_type)
     body.update(hit_fields(schema))
     if not params.keywords:
         return SearchPlan("vector", (body,))
-    within_pool = {
-        "bool": {
-            "should": [keyword_clause(params.keywords)],
-            "minimum_should_match": 1,
-            "filter": [knn],
-        }
-    }
-    keyword_body: dict[str, Any] = {"size": n, "query": within_pool}
-    _with_selections(keyword_body, params, aggs=False)
-    keyword_body.update(NO_STORED_FIELDS, docvalue_fields=["sku"])
-    return SearchPlan("hybrid", (body, keyword_body))
+    matching = knn_clause(vector, n, [*hard, keyword_clause(params.keywords, vocabulary)])
+    words_body: dict[str, Any] = {"size": n, "query": matching}
+    _with_selections(words_body, params, schema, aggs=False)
+    if "min_score" in body:
+        words_body["min_score"] = body["min_score"]
+    words_body.update(hit_fields(schema))
+    named = frozenset(name for concept in vocabulary.recognise(params.keywords)
+                      for name, _ in concept)  # fmt: skip
+    return SearchPlan("hybrid", (body, words_body), named)
 
 
-def _keywords_body(params: SearchParams, schema: IndexSchema, hard: list[Clause]) -> dict[str, Any]:
-    query: dict[str, Any] = {"must": [keyword_clause(params.keywords or "")]}
+def _keywords_body(
+    params: SearchParams, schema: IndexSchema, hard: list[Clause], vocabulary: Vocabulary
+) -> dict[str, Any]:
+    query: dict[str, Any] = {"must": [keyword_clause(params.keywords or "", vocabulary)]}
     if hard:
         query["filter"] = hard
     body: dict[str, Any] = {
@@ -136,7 +145,7 @@ def _keywords_body(params: SearchParams, schema: IndexSchema, hard: list[Clause]
         "sort": SCORE_THEN_SKU,
         "track_total_hits": True,
     }
-    _with_selections(body, params, aggs=True)
+    _with_selections(body, params, schema, aggs=True)
     body.update(hit_fields(schema))
     return body
 
@@ -160,6 +169,6 @@ def _browse_body(params: SearchParams, schema: IndexSchema, hard: list[Clause]) 
         "sort": browse_sort(params),
         "track_total_hits": True,
     }
-    _with_selections(body, params, aggs=True)
+    _with_selections(body, params, schema, aggs=True)
     body.update(hit_fields(schema))
     return body

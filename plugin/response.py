@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from visearch.plugin.facets import FACET_PREFIX, PRICE_AGG
+from visearch.plugin.notices import Notice
 from visearch.plugin.params import Mode, SearchParams
+from visearch.plugin.values import fold
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,17 @@ class Explanation:
     """Cosine similarity to the query vector, 2 * vector_score - 1."""
     vector_rank: int | None = None
     keyword_score: float | None = None
-    """BM25 score."""
+    """BM25 score (keyword mode)."""
     keyword_rank: int | None = None
+    """Rank in the keyword list: by BM25, or among the nearest products matching the words."""
+    keyword_match: bool | None = None
+    """Whether the product matches the words (None without words)."""
+    kind_agreement: float | None = None
+    """Hybrid mode: the share of the query's nearest products of the same kind (0..1)."""
+    exact_match: bool | None = None
+    """Hybrid mode: the photo is a near-duplicate of this product's (it is shown first)."""
     fused_score: float | None = None
-    """Reciprocal rank fusion over the signals above."""
+    """The signals above in one score, 0..1 (`plugin.fusion`)."""
     popularity_boost: float | None = None
     """popularity_weight * popularity min-max normalised over the pool."""
     final_score: float | None = None
@@ -101,6 +110,9 @@ class SearchResult:
     facets: dict[str, tuple[FacetValue, ...]] = field(default_factory=dict)
     price: PriceStats | None = None
     timings: Timings = Timings()
+    notices: tuple[Notice, ...] = ()
+    """Filter values no product has (with the closest that exist) and, when nothing matched,
+    what emptied the result."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data for the CLI and the HTTP service."""
@@ -150,18 +162,35 @@ def to_hit(
 
 
 def facets(aggs: Mapping[str, Any], params: SearchParams) -> dict[str, tuple[FacetValue, ...]]:
-    """field -> values sorted by count desc then value; every selected value is listed."""
+    """field -> values sorted by count desc then value; every selected value is listed, in the
+    stored spelling when a bucket has it (a selection forgives case)."""
     out: dict[str, tuple[FacetValue, ...]] = {}
     for name in params.facets:
         agg = aggs[FACET_PREFIX + name]
-        counts = {str(b["key"]): int(b["doc_count"]) for b in agg["values"]["buckets"]}
-        chosen = params.filters.get(name, ())
-        if chosen:
-            exact = {str(b["key"]): int(b["doc_count"]) for b in agg["selected"]["buckets"]}
-            counts.update({value: exact.get(value, 0) for value in chosen})
+        counts = _merge_spellings(agg["values"]["buckets"])
+        spelled = {fold(value): value for value in counts}
+        chosen = set()
+        for value, bucket in (agg.get("selected") or {}).get("buckets", {}).items():
+            shown = spelled.get(fold(value), value)
+            counts[shown] = int(bucket["doc_count"])
+            chosen.add(shown)
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         out[name] = tuple(FacetValue(value, count, value in chosen) for value, count in ordered)
     return out
+
+
+def _merge_spellings(buckets: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Buckets whose values differ only in case or accents ("United Colors of Benetton" and
+    "United Colors Of Benetton") are one value to a shopper, as they are to filters: one
+    entry, in the spelling most products use, with the counts summed."""
+    merged: dict[str, tuple[str, int, int]] = {}  # folded -> (shown, its count, total)
+    for bucket in buckets:
+        value, count = str(bucket["key"]), int(bucket["doc_count"])
+        shown, best, total = merged.get(fold(value), (value, count, 0))
+        if count > best:
+            shown, best = value, count
+        merged[fold(value)] = (shown, best, total + count)
+    return {shown: total for shown, _, total in merged.values()}
 
 
 def price_stats(aggs: Mapping[str, Any]) -> PriceStats:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from visearch.mappings.fields import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
+from visearch.mappings.fields import FOLDED, INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
 from visearch.plugin.errors import EncoderMismatchError
 
 # Keyword fields that identify a product rather than describe it: never filters or facets.
@@ -27,17 +27,24 @@ class IndexSchema:
     """`_meta.encoder` of the mapping: the model that made the stored vectors."""
     dim: int | None
     space_type: str | None
+    folded_fields: tuple[str, ...] = ()
+    """Keyword fields with a case- and accent-folded `.ci` sub-field (mapping version 5+):
+    filters on them forgive case."""
 
     @classmethod
     def from_mapping(cls, alias: str, response: Mapping[str, Any]) -> IndexSchema:
         """Parse `indices.get_mapping(index=alias)`; every index behind the alias must agree."""
         fields: set[str] = set()
+        folded: set[str] = set()
         encoders: set[str | None] = set()
         vectors: set[tuple[int | None, str | None]] = set()
         for body in response.values():
             mappings = body.get("mappings", {})
             properties = mappings.get("properties", {})
             fields.update(_keyword_fields(properties))
+            folded.update(
+                n for n in _keyword_fields(properties) if FOLDED in properties[n].get("fields", {})
+            )
             encoders.add((mappings.get("_meta") or {}).get("encoder"))
             photos = properties.get(PHOTOS_FIELD, {}).get("properties", {})
             vector = photos.get(PHOTO_VECTOR, {})
@@ -50,7 +57,12 @@ class IndexSchema:
             raise EncoderMismatchError(alias, names[0], names[1], " (the alias mixes indices)")
         (encoder,) = encoders or {None}
         (dim, space_type) = next(iter(vectors)) if len(vectors) == 1 else (None, None)
-        return cls(alias, tuple(sorted(response)), tuple(sorted(fields)), encoder, dim, space_type)
+        return cls(alias, tuple(sorted(response)), tuple(sorted(fields)), encoder, dim, space_type,
+                   tuple(sorted(folded & fields)))  # fmt: skip
+
+    def filter_field(self, name: str) -> str:
+        """The field a filter on attribute `name` matches: its folded sub-field if it has one."""
+        return f"{name}.{FOLDED}" if name in self.folded_fields else name
 
 
 def _keyword_fields(properties: Mapping[str, Any]) -> list[str]:

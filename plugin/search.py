@@ -6,7 +6,9 @@
 `open_searcher` reads the alias's mapping once and loads the encoder the index was built with
 (or the one asked for); the Searcher it returns is frozen: keep it. Each `search()` sends
 exactly one HTTP request (`_search`, or `_msearch` for vector + keywords), plus one GET of the
-stored vector for a `similar_to` query. `refresh_schema()` reads the mapping again (after an
+stored vector for a `similar_to` query, one `_msearch` of counts when nothing matched (to say
+why), and, at most once a minute, one aggregation of the attribute values that words name
+and filters are checked against. `refresh_schema()` reads the mapping again (after an
 alias swap that may have changed it).
 """
 
@@ -20,7 +22,13 @@ from typing import Any, TypeVar
 import numpy as np
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from visearch.mappings.fields import INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD, VECTOR_FIELD
+from visearch.mappings.fields import (
+    INTERNAL_FIELDS,
+    KIND_ATTRIBUTES,
+    PHOTO_VECTOR,
+    PHOTOS_FIELD,
+    VECTOR_FIELD,
+)
 from visearch.plugin.errors import (
     IndexNotFoundError,
     InvalidParamsError,
@@ -29,9 +37,18 @@ from visearch.plugin.errors import (
     SearchTimeoutError,
     UnsupportedQueryError,
 )
+from visearch.plugin.keyword import EMPTY, Vocabulary
+from visearch.plugin.notices import (
+    Notice,
+    constraints,
+    count_bodies,
+    counts_of,
+    unknown_values,
+    why_empty,
+)
 from visearch.plugin.params import SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query, load_query_image
-from visearch.plugin.ranking import Ranked, rank
+from visearch.plugin.ranking import Fusion, Ranked, rank
 from visearch.plugin.request import SearchPlan, build_request, check_request
 from visearch.plugin.response import (
     Explanation,
@@ -45,11 +62,14 @@ from visearch.plugin.response import (
     total_hits,
 )
 from visearch.plugin.schema import IndexSchema
+from visearch.plugin.shards import ShardLayout, send_plans
 from visearch.vectors.encoders import Encoder
 from visearch.vectors.images import DEFAULT_CONFIG, ImageLoaderConfig
 from visearch.vectors.load import choose_spec
 
 T = TypeVar("T")
+VOCABULARY_SIZE = 2_000  # values per attribute that keywords can name
+VOCABULARY_TTL_S = 60.0
 
 
 def open_searcher(
@@ -84,6 +104,13 @@ class Searcher:
     image_config: ImageLoaderConfig = DEFAULT_CONFIG
     _schema: list[IndexSchema] = field(default_factory=list, repr=False, compare=False)
     """The mapping read last (shared by copies made with `dataclasses.replace`)."""
+    _vocabulary: list[tuple[float, Vocabulary]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+    """(read at, the attribute values): read on the first search with words or filters and
+    again after VOCABULARY_TTL_S, so values a rerun of ingest added are known soon."""
+    _layout: ShardLayout = field(default_factory=ShardLayout, repr=False, compare=False)
+    """How many shards the alias has, as its responses say (plugin/shards.py)."""
 
     @property
     def schema(self) -> IndexSchema:
@@ -103,7 +130,27 @@ class Searcher:
         except TransportError as error:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
         self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
+        self._vocabulary.clear()  # the values may have changed with the mapping
         return self._schema[0]
+
+    def vocabulary(self) -> Vocabulary:
+        """The values each keyword attribute holds (one aggregation, cached for a minute)."""
+        if not self._vocabulary or time.monotonic() - self._vocabulary[0][0] > VOCABULARY_TTL_S:
+            fields = self.schema.keyword_fields
+            aggs = {name: {"terms": {"field": name, "size": VOCABULARY_SIZE}} for name in fields}
+            try:
+                response = self.client.search(index=self.alias, body={"size": 0, "aggs": aggs})
+            except TransportError as error:
+                raise SearchBackendError(self.alias, [_transport_error(error)]) from error
+            aggregations = response.get("aggregations") or {}
+            held = {
+                name: [str(b["key"]) for b in agg["buckets"]] for name, agg in aggregations.items()
+            }
+            complete = [
+                name for name, agg in aggregations.items() if not agg.get("sum_other_doc_count")
+            ]
+            self._vocabulary[:] = [(time.monotonic(), Vocabulary.from_values(held, complete))]
+        return self._vocabulary[0][1]
 
     def search(
         self,
@@ -124,32 +171,50 @@ class Searcher:
         elif not params.has_vector_query:
             raise InvalidParamsError("a vector was given for a search without image or text")
         _in_time(deadline, "encoding the query")
-        plan = build_request(params, schema, vector)
+        vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
+        plan = build_request(params, schema, vector, vocabulary)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
         result = _result(plan, params, responses, schema, timings)
-        return replace(result, timings=replace(timings, total_ms=_since(started)))
+        notices = unknown_values(params, vocabulary)
+        if result.total == 0 and (params.has_filters or params.keywords):
+            notices += self._why_empty(params, schema, vocabulary, notices)
+        timings = replace(timings, total_ms=_since(started))
+        return replace(result, notices=tuple(notices), timings=timings)
+
+    def _why_empty(
+        self, params: SearchParams, schema: IndexSchema, vocabulary: Vocabulary, known: list[Notice]
+    ) -> list[Notice]:
+        """Which filter, field or words emptied the result: one count per part (one request,
+        only for an empty result)."""
+        found = constraints(params, schema, vocabulary)
+        responses, _ = self._send_lines(count_bodies(found))
+        return why_empty(found, counts_of(responses), known)
 
     def search_batch(
         self, items: Sequence[tuple[SearchParams, np.ndarray | None]]
     ) -> list[SearchResult]:
         """Many searches in one `_msearch` request, each with its query vector already made
-        (None for keyword and filter searches): what evaluation and batch callers need."""
+        (None for keyword and filter searches): what evaluation and batch callers need.
+        Results name unknown filter values but do not explain empty results."""
         schema = self.schema
-        plans = []
+        plans, vocabularies = [], []
         for params, vector in items:
             check_request(params, schema)
             if params.has_vector_query and vector is None:
                 raise InvalidParamsError("search_batch needs the vector of each image or text")
-            plans.append(build_request(params, schema, vector))
-        body = [line for plan in plans for line in plan.msearch_body()]
-        (responses, took), opensearch_ms = _timed(lambda: self._send_lines(body))
-        results, at = [], 0
-        for plan, (params, _) in zip(plans, items, strict=True):
-            mine = responses[at : at + len(plan.searches)]
-            at += len(plan.searches)
+            vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
+            vocabularies.append(vocabulary)
+            plans.append(build_request(params, schema, vector, vocabulary))
+        sent = _timed(lambda: send_plans(plans, self._send_lines, self._layout))
+        (per_plan, took), opensearch_ms = sent
+        results = []
+        for plan, mine, vocabulary, (params, _) in zip(
+            plans, per_plan, vocabularies, items, strict=True
+        ):
             timings = Timings(opensearch_took_ms=float(took), opensearch_ms=opensearch_ms)
-            results.append(_result(plan, params, mine, schema, timings))
+            result = _result(plan, params, mine, schema, timings)
+            results.append(replace(result, notices=tuple(unknown_values(params, vocabulary))))
         return results
 
     def _query_vector(
@@ -197,11 +262,17 @@ class Searcher:
         return response.get("_source") or {}
 
     def _send(self, plan: SearchPlan) -> tuple[list[Mapping[str, Any]], float]:
-        """The one HTTP request; returns each search's response and OpenSearch's `took`."""
-        if len(plan.searches) > 1:
-            return self._send_lines(plan.msearch_body())
+        """Each search's response and OpenSearch's `took`: one HTTP request, or on a sharded
+        alias two, so that pool, facets and total do not depend on the shards (shards.py)."""
+        (responses,), took = send_plans([plan], self._send_any, self._layout)
+        return responses, took
+
+    def _send_any(self, lines: list[dict[str, Any]]) -> tuple[list[Mapping[str, Any]], float]:
+        """Header/body lines: one search goes to `_search` (the header as its parameters)."""
+        if len(lines) > 2:
+            return self._send_lines(lines)
         try:
-            response = self.client.search(index=self.alias, body=plan.searches[0])
+            response = self.client.search(index=self.alias, body=lines[1], **lines[0])
         except NotFoundError:
             raise IndexNotFoundError(self.alias) from None
         except TransportError as error:
@@ -247,7 +318,10 @@ def _page(
         total = total_hits(responses[0])
     else:
         keyword = candidates(responses[1]) if plan.mode == "hybrid" else None
-        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type)
+        kinds = [name for name in KIND_ATTRIBUTES
+                 if name in schema.keyword_fields and name not in plan.named]  # fmt: skip
+        fusion = Fusion(str(params.fusion), params.keyword_weight, kinds)
+        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion)
         total = len(ranked)
     start = params.page * params.k
     page = ranked[start : start + params.k]

@@ -1,7 +1,10 @@
-"""A real single-node OpenSearch + k-NN, assembled from Maven Central, for machines without Docker.
+"""A real OpenSearch + k-NN on loopback, assembled from Maven Central, for machines without
+Docker: one node, or a cluster of several (`scripts/opensearch_cluster.py`), plain or secured.
 
 The `integ-test-zip` distribution (every module, no bundled JDK) gets the k-NN plugin zip
-under `plugins/` and runs on loopback with a JDK 21 (`scripts/node_jdk.py`). Everything is
+under `plugins/` (`scripts/node_provision.py`) and runs on loopback with a JDK 21
+(`scripts/node_jdk.py`). Each node has its own data, log and config folders, named by its HTTP
+port (and its cluster, and whether it is secured), so nodes never share state. Everything is
 cached outside the work tree, so a second `up` takes seconds.
 """
 
@@ -11,40 +14,25 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from visearch.scripts.node_config import write_config
 from visearch.scripts.node_jdk import DEFAULT_MIRROR, JdkError, node_jdk
+from visearch.scripts.node_provision import PLAIN, SECURE, Distribution, NodeError, provision
 
-POM = Path(__file__).with_name("opensearch-node.pom.xml")
-OPENSEARCH_VERSION = "3.5.0"
+OPENSEARCH_VERSION = PLAIN.version
 KNN_VERSION = "3.5.0.0"
 JAVA_MAJOR = 21  # OpenSearch 3 needs 21+
 RUN_AS_USER = "opensearch"  # OpenSearch refuses to run as root
-
-NODE_CONFIG = """\
-cluster.name: visearch-local
-node.name: visearch-local-1
-network.host: 127.0.0.1
-http.port: {port}
-transport.port: {transport_port}
-discovery.type: single-node
-path.data: {data}
-path.logs: {logs}
-cluster.routing.allocation.disk.threshold_enabled: false
-action.auto_create_index: false
-"""
-
-
-class NodeError(RuntimeError):
-    """The local node could not be provisioned, started or stopped; the message says why."""
+TRANSPORT_OFFSET = 100  # a node's transport port is its HTTP port + 100
 
 
 class JavaNotFoundError(NodeError):
@@ -65,40 +53,80 @@ class JavaChoice:
 
 @dataclass(frozen=True)
 class LocalNode:
-    """Where the node lives and how it listens; `home` is a cache outside the work tree."""
+    """Where the node lives and how it listens; `home` is a cache outside the work tree.
+
+    `members` are the HTTP ports of every node of its cluster (empty: a single node);
+    `secure` adds the security plugin, TLS on HTTP and transport, and users."""
 
     home: Path
     port: int = 9200
     heap: str = "1g"
     java: JavaChoice = field(default_factory=JavaChoice)
+    members: tuple[int, ...] = ()
+    secure: bool = False
+
+    @property
+    def distribution(self) -> Distribution:
+        return SECURE if self.secure else PLAIN
 
     @property
     def dist(self) -> Path:
-        return self.home / f"opensearch-{OPENSEARCH_VERSION}"
+        return self.home / self.distribution.folder
 
     @property
     def downloads(self) -> Path:
         return self.home / "downloads"
 
     @property
+    def tag(self) -> str:
+        """What names the node's folders: its port, plus its cluster and security."""
+        parts = [str(self.port)]
+        if self.members:
+            parts.append(f"cluster{self.members[0]}")
+        if self.secure:
+            parts.append("secure")
+        return "-".join(parts)
+
+    @property
     def data(self) -> Path:
-        return self.home / f"data-{self.port}"
+        return self.home / f"data-{self.tag}"
 
     @property
     def logs(self) -> Path:
-        return self.home / f"logs-{self.port}"
+        return self.home / f"logs-{self.tag}"
 
     @property
     def config(self) -> Path:
-        return self.home / f"config-{self.port}"
+        return self.home / f"config-{self.tag}"
 
     @property
     def pid_file(self) -> Path:
-        return self.home / f"opensearch-{self.port}.pid"
+        return self.home / f"opensearch-{self.tag}.pid"
+
+    @property
+    def transport_port(self) -> int:
+        return self.port + TRANSPORT_OFFSET
+
+    @property
+    def cluster_name(self) -> str:
+        return f"visearch-cluster-{self.members[0]}" if self.members else "visearch-local"
+
+    @property
+    def node_name(self) -> str:
+        return f"visearch-{self.port}" if self.members else "visearch-local-1"
+
+    @property
+    def security(self) -> Path:
+        """The CA, certificates and generated passwords of every secured node of this cache."""
+        return self.home / "security"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
+
+    def peers(self) -> list[LocalNode]:
+        """Every node of this node's cluster (itself alone when it is a single node)."""
+        return [replace(self, port=port) for port in self.members] or [self]
 
 
 def default_home(explicit: str | None = None, xdg_cache: str | None = None) -> Path:
@@ -111,68 +139,17 @@ def default_home(explicit: str | None = None, xdg_cache: str | None = None) -> P
     return Path(xdg_cache or Path.home() / ".cache") / "visearch" / "opensearch"
 
 
-# --------------------------------------------------------------------------- provisioning
-
-
-def provision(node: LocalNode) -> Path:
-    """Download and assemble the distribution once; later calls return at once."""
-    marker = node.dist / ".visearch-assembled"
-    if marker.exists():
-        return node.dist
-    _download(node.downloads)
-    staging = Path(tempfile.mkdtemp(prefix="assemble-", dir=node.home))
-    try:
-        with zipfile.ZipFile(node.downloads / f"opensearch-{OPENSEARCH_VERSION}.zip") as dist_zip:
-            dist_zip.extractall(staging)
-        dist = staging / f"opensearch-{OPENSEARCH_VERSION}"
-        knn_dir = dist / "plugins" / "opensearch-knn"
-        knn_dir.mkdir(parents=True)
-        with zipfile.ZipFile(node.downloads / f"opensearch-knn-{KNN_VERSION}.zip") as knn_zip:
-            knn_zip.extractall(knn_dir)
-        for script in (dist / "bin").iterdir():
-            script.chmod(0o755)
-        (dist / ".visearch-assembled").write_text(OPENSEARCH_VERSION + "\n")
-        if node.dist.exists():
-            shutil.rmtree(node.dist)
-        dist.rename(node.dist)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return node.dist
-
-
-def _download(target: Path) -> None:
-    """Fetch every artifact named in the pom from Maven Central (maven's own cache helps too)."""
-    wanted = [f"opensearch-{OPENSEARCH_VERSION}.zip", f"opensearch-knn-{KNN_VERSION}.zip"]
-    if all((target / name).exists() for name in wanted):
-        return
-    if shutil.which("mvn") is None:
-        raise NodeError("Maven (mvn) is needed to fetch OpenSearch from Maven Central")
-    target.mkdir(parents=True, exist_ok=True)
-    command = [
-        "mvn", "-q", "-B", "-f", str(POM),
-        "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-        "-DexcludeTransitive=true", f"-DoutputDirectory={target}",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
-    missing = [name for name in wanted if not (target / name).exists()]
-    if result.returncode != 0 or missing:
-        raise NodeError(
-            f"fetching OpenSearch from Maven Central failed (missing {missing}):\n"
-            + (result.stdout + result.stderr)[-2000:]
-        )
-
-
 # --------------------------------------------------------------------------- running
 
 
 def status(node: LocalNode) -> dict[str, object]:
     """What the node says about itself, or that it is not answering."""
-    pid = _read_pid(node)
+    pid = read_pid(node)
     try:
-        health = _get_json(f"{node.url}/_cluster/health", timeout=2)
-        plugins = _get_json(f"{node.url}/_cat/plugins?format=json", timeout=2)
-        jvms = _get_json(f"{node.url}/_nodes/_local/jvm", timeout=2)
-    except (OSError, urllib.error.URLError):
+        health = get_json(node, "/_cluster/health", timeout=2)
+        plugins = get_json(node, "/_cat/plugins?format=json", timeout=2)
+        jvms = get_json(node, "/_nodes/_local/jvm", timeout=2)
+    except (OSError, urllib.error.URLError, ValueError):
         return {"running": False, "url": node.url, "pid": pid}
     return {
         "running": True,
@@ -185,15 +162,31 @@ def status(node: LocalNode) -> dict[str, object]:
     }
 
 
-def up(node: LocalNode, environ: Mapping[str, str], timeout_s: float = 180.0) -> dict[str, object]:
+def up(
+    node: LocalNode,
+    environ: Mapping[str, str],
+    timeout_s: float = 180.0,
+    aliases: Sequence[str] = ("products",),
+) -> dict[str, object]:
     """Provision if needed, start if not running, wait for yellow. Idempotent.
 
-    `environ` is the environment the node process starts from (plus its own settings)."""
+    `environ` is the environment the node process starts from (plus its own settings). A
+    secured node gets its users, and roles for `aliases` (scripts/node_security.py)."""
     current = status(node)
-    if current["running"]:
-        return current
-    provision(node)
-    _write_config(node)
+    if not current["running"]:
+        start(node, environ)
+        wait_for_health(node, timeout_s, nodes=1)
+    if node.secure:
+        from visearch.scripts.node_security import apply_users_and_roles
+
+        apply_users_and_roles(node, aliases)
+    return status(node)
+
+
+def start(node: LocalNode, environ: Mapping[str, str]) -> None:
+    """Provision, write the config and start the node process; do not wait for it."""
+    provision(node.home, node.distribution)
+    write_config(node)
     env = {
         **environ,
         "OPENSEARCH_PATH_CONF": str(node.config),
@@ -204,8 +197,8 @@ def up(node: LocalNode, environ: Mapping[str, str], timeout_s: float = 180.0) ->
     command = [str(node.dist / "bin" / "opensearch"), "-p", str(node.pid_file)]
     if os.geteuid() == 0:
         _ensure_run_user()
-        for path in (node.home, node.data, node.logs, node.config):
-            shutil.chown(path, RUN_AS_USER, RUN_AS_USER)
+        for path in (node.home, node.data, node.logs, node.config, *node.config.rglob("*")):
+            shutil.chown(path, RUN_AS_USER, RUN_AS_USER)  # the node reads its own keys
         env_args = [f"{key}={env[key]}" for key in _NODE_ENV]
         command = ["runuser", "-u", RUN_AS_USER, "--", "env", *env_args, *command]
     node.pid_file.unlink(missing_ok=True)
@@ -220,18 +213,18 @@ def up(node: LocalNode, environ: Mapping[str, str], timeout_s: float = 180.0) ->
             start_new_session=True,
             cwd=node.home,
         )
-    return _wait_for_yellow(node, timeout_s)
 
 
 def down(node: LocalNode, timeout_s: float = 60.0) -> bool:
-    """Stop the node this cache started; True if one was running."""
-    pid = _read_pid(node)
-    if pid is None or not _alive(pid):
+    """Stop the node this cache started (SIGTERM, then SIGKILL after `timeout_s`); True if
+    one was running."""
+    pid = read_pid(node)
+    if pid is None or not alive(pid):
         node.pid_file.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _alive(pid):
+    while alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             time.sleep(1)
@@ -241,22 +234,15 @@ def down(node: LocalNode, timeout_s: float = 60.0) -> bool:
     return True
 
 
-def _write_config(node: LocalNode) -> None:
-    """A config dir per port: the distribution's defaults plus our single-node settings."""
-    for path in (node.data, node.logs, node.config):
-        path.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(node.dist / "config" / "log4j2.properties", node.config / "log4j2.properties")
-    # jvm.options writes GC logs and heap dumps relative to the distribution; point them at ours.
-    jvm_options = (node.dist / "config" / "jvm.options").read_text()
-    jvm_options = jvm_options.replace("file=logs/", f"file={node.logs}/")
-    jvm_options = jvm_options.replace("ErrorFile=logs/", f"ErrorFile={node.logs}/")
-    jvm_options = jvm_options.replace("HeapDumpPath=data", f"HeapDumpPath={node.data}")
-    (node.config / "jvm.options").write_text(jvm_options)
-    (node.config / "jvm.options.d").mkdir(exist_ok=True)
-    settings = NODE_CONFIG.format(
-        port=node.port, transport_port=node.port + 100, data=node.data, logs=node.logs
-    )
-    (node.config / "opensearch.yml").write_text(settings)
+def kill(node: LocalNode) -> bool:
+    """SIGKILL the node (a crash: no shutdown, nothing flushed); True if it was running."""
+    pid = read_pid(node)
+    if pid is None or not alive(pid):
+        return False
+    os.kill(pid, signal.SIGKILL)
+    while alive(pid):
+        time.sleep(0.1)
+    return True
 
 
 _NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HOME")
@@ -306,38 +292,39 @@ def _ensure_run_user() -> None:
         raise NodeError(f"could not create user {RUN_AS_USER!r}: {created.stderr.strip()}")
 
 
-def _wait_for_yellow(node: LocalNode, timeout_s: float) -> dict[str, object]:
+def wait_for_health(node: LocalNode, timeout_s: float, nodes: int) -> dict[str, Any]:
+    """Wait until the cluster `node` belongs to has `nodes` nodes and is yellow or green."""
     deadline = time.monotonic() + timeout_s
+    query = f"wait_for_status=yellow&wait_for_nodes=%3E%3D{nodes}&timeout=2s"
     while time.monotonic() < deadline:
-        pid = _read_pid(node)
-        if (pid is not None and not _alive(pid)) or "uncaught exception" in _log_tail(node):
-            raise NodeError(f"OpenSearch exited while starting.\n{_log_tail(node)}")
+        pid = read_pid(node)
+        if (pid is not None and not alive(pid)) or "uncaught exception" in log_tail(node):
+            raise NodeError(f"OpenSearch exited while starting.\n{log_tail(node)}")
         try:
-            url = f"{node.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
-            health = _get_json(url, timeout=5)
-            if health.get("status") in ("yellow", "green"):
-                return status(node)
-        except (OSError, urllib.error.URLError):
+            health = get_json(node, f"/_cluster/health?{query}", timeout=5)
+            if health.get("status") in ("yellow", "green") and health["number_of_nodes"] >= nodes:
+                return health
+        except (OSError, urllib.error.URLError, ValueError):
             pass
         time.sleep(1)
-    raise NodeError(f"OpenSearch did not reach yellow within {timeout_s:.0f}s.\n{_log_tail(node)}")
+    raise NodeError(f"OpenSearch did not reach yellow within {timeout_s:.0f}s.\n{log_tail(node)}")
 
 
-def _log_tail(node: LocalNode, lines: int = 40) -> str:
+def log_tail(node: LocalNode, lines: int = 40) -> str:
     log = node.logs / "console.log"
     if not log.exists():
         return f"(no log at {log})"
     return "log tail:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _read_pid(node: LocalNode) -> int | None:
+def read_pid(node: LocalNode) -> int | None:
     try:
         return int(node.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -354,6 +341,23 @@ def _proc_state(pid: int) -> str:
         return ""
 
 
-def _get_json(url: str, timeout: float) -> dict | list:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def get_json(node: LocalNode, path: str, timeout: float) -> Any:
+    """GET `path` from the node as JSON (a secured node: over TLS, as the admin certificate)."""
+    return call(node, "GET", path, timeout=timeout)
+
+
+def call(node: LocalNode, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
+    """One HTTP request to the node; the JSON answer. A secured node is called over TLS
+    (checked against its CA) with the admin certificate, which the security plugin lets
+    through as its super user, so no password is needed here."""
+    context: ssl.SSLContext | None = None
+    if node.secure:
+        from visearch.scripts.node_security import admin_context
+
+        context = admin_context(node.security)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{node.url}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return json.loads(response.read())

@@ -71,9 +71,11 @@ def opensearch_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def os_client(opensearch_url: str):  # noqa: ANN201
+    from visearch.commands.options import env_credentials
     from visearch.engine.connection import make_client
 
-    client = make_client(opensearch_url)
+    # A secured cluster: OPENSEARCH_CA_CERTS, OPENSEARCH_USER, OPENSEARCH_PASSWORD.
+    client = make_client(opensearch_url, **env_credentials())
     yield client
     client.indices.delete(index=f"{RUN_PREFIX}-*", ignore_unavailable=True, expand_wildcards="all")
     client.indices.delete_index_template(name=f"{RUN_PREFIX}-*", ignore=[404])

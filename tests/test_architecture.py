@@ -121,15 +121,15 @@ def test_field_names_match_the_template() -> None:
     assert fields.PHOTO_IMAGE in photo
 
 
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "openvino", "onnx")
 
 
 @pytest.mark.parametrize(
     "module", ["visearch.plugin.search", "visearch.vectors", "visearch.web.app", "visearch.cli"]
 )
 def test_heavy_libraries_load_only_with_a_model(module: str) -> None:
-    """The query side, the vectors layer and `visearch --help` never import torch: only
-    loading an encoder does."""
+    """The query side, the vectors layer and `visearch --help` never import torch (nor the
+    ONNX runtimes): only loading an encoder does."""
     code = f"import sys, {module}; print(sorted(set({HEAVY!r}) & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True

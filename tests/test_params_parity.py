@@ -8,13 +8,26 @@ import dataclasses
 import click
 import pytest
 
+from visearch.commands.options import json_option, settings_options
 from visearch.commands.search import params_from_options, search_command
 from visearch.plugin.params import Boosts, SearchParams
 from visearch.web.schemas import HTTP_NAMES, BoostsIn, SearchRequest
 from visearch.web.service import to_params
 
-# Options every command shares (where, which index and encoder, output): not search parameters.
-NOT_SEARCH = {"opensearch_url", "index", "encoder", "adapter", "device", "as_json"}
+
+def _shared_options() -> set[str]:
+    """Options every command shares (where, which index, encoder and runtime, output): read
+    from the shared decorators, so a new shared option is never mistaken for a parameter."""
+
+    @click.command()
+    @settings_options
+    @json_option("the results")
+    def shared(**_: object) -> None: ...
+
+    return {str(p.name) for p in shared.params if isinstance(p, click.Option)}
+
+
+NOT_SEARCH = _shared_options()
 
 
 def library() -> set[str]:

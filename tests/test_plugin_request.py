@@ -16,6 +16,7 @@ from visearch.plugin.errors import (
     UnknownFieldError,
     UnsupportedQueryError,
 )
+from visearch.plugin.keyword import Vocabulary
 from visearch.plugin.params import Boosts, SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query
 from visearch.plugin.request import build_request, hit_fields
@@ -23,7 +24,11 @@ from visearch.plugin.schema import IndexSchema
 
 DIM = 4
 VECTOR = [0.5, 0.5, 0.5, 0.5]
-KEYWORDS = ["title^2", "description"]
+WORDS = {
+    "type": "cross_fields",
+    "fields": ["title^2", "attributes_text^1.5", "description^0.5"],
+    "minimum_should_match": "2<-34%",
+}
 VALID = (
     "article_type, brand, category, colour, colour_group, gender, material, season, "
     "subcategory, usage"
@@ -109,8 +114,8 @@ def test_knn_carries_hard_filters_inside() -> None:
                 "filter": {
                     "bool": {
                         "filter": [
-                            {"term": {"colour_group": "Blue"}},
-                            {"terms": {"gender": ["Men", "Unisex"]}},
+                            {"term": {"colour_group.ci": "Blue"}},
+                            {"terms": {"gender.ci": ["Men", "Unisex"]}},
                             {"range": {"price": {"gte": 10, "lte": 50.5}}},
                             {"term": {"in_stock": True}},
                         ]
@@ -138,7 +143,7 @@ def test_similar_to_leaves_the_product_out_of_its_own_pool() -> None:
             "filter": {
                 "bool": {
                     "filter": [
-                        {"term": {"gender": "Men"}},
+                        {"term": {"gender.ci": "Men"}},
                         {
                             "bool": {
                                 "filter": [{"range": {"photo_count": {"gte": 1}}}],
@@ -187,18 +192,23 @@ def test_facet_selections_go_to_post_filter_and_other_facets_aggs() -> None:
         k=10,
     )
     (search,) = body(params)
-    colour = {"terms": {"colour_group": ["Blue", "Red"]}}
-    gender = {"term": {"gender": "Men"}}
+    colour = {"terms": {"colour_group.ci": ["Blue", "Red"]}}
+    gender = {"term": {"gender.ci": "Men"}}
     # Only the non-facet filter is hard, inside the knn clause.
     knn = knn_body(search["query"])
-    assert knn["filter"] == {"bool": {"filter": [{"term": {"category": "Footwear"}}]}}
+    assert knn["filter"] == {"bool": {"filter": [{"term": {"category.ci": "Footwear"}}]}}
     assert search["post_filter"] == {"bool": {"filter": [colour, gender]}}
     colour_agg = facet("colour_group", others={"bool": {"filter": [gender]}})
     colour_agg["aggs"]["selected"] = {
-        "terms": {"field": "colour_group", "include": ["Blue", "Red"], "size": 2}
+        "filters": {
+            "filters": {
+                "Blue": {"term": {"colour_group.ci": "Blue"}},
+                "Red": {"term": {"colour_group.ci": "Red"}},
+            }
+        }
     }
     gender_agg = facet("gender", others={"bool": {"filter": [colour]}})
-    gender_agg["aggs"]["selected"] = {"terms": {"field": "gender", "include": ["Men"], "size": 1}}
+    gender_agg["aggs"]["selected"] = {"filters": {"filters": {"Men": gender}}}
     assert search["aggs"] == {
         "facet:colour_group": colour_agg,
         "facet:gender": gender_agg,
@@ -215,7 +225,7 @@ def test_facet_size_is_passed_on() -> None:
 # --------------------------------------------------------------------------- hybrid
 
 
-def test_hybrid_is_one_msearch_with_bm25_inside_the_visual_pool() -> None:
+def test_hybrid_is_one_msearch_of_the_pool_and_the_nearest_word_matches() -> None:
     params = SearchParams(
         image="shoe.jpg", keywords="running shoe", filters={"gender": "Men", "brand": "Nike"},
         facets=("brand",), k=20, page=1, min_score=0.2,
@@ -224,32 +234,34 @@ def test_hybrid_is_one_msearch_with_bm25_inside_the_visual_pool() -> None:
     assert plan.mode == "hybrid"
     lines = plan.msearch_body()
     assert [lines[0], lines[2]] == [{}, {}]
-    vector, keyword = lines[1], lines[3]
-    knn = nested_knn(
-        {
-            "vector": VECTOR,
-            "k": 200,
-            "filter": {"bool": {"filter": [{"term": {"gender": "Men"}}]}},
-        }
-    )
-    selected = {"bool": {"filter": [{"term": {"brand": "Nike"}}]}}
+    vector, words = lines[1], lines[3]
+    men = {"term": {"gender.ci": "Men"}}
+    knn = nested_knn({"vector": VECTOR, "k": 200, "filter": {"bool": {"filter": [men]}}})
+    selected = {"bool": {"filter": [{"term": {"brand.ci": "Nike"}}]}}
     assert vector["query"] == knn
     assert vector["size"] == 200 and vector["post_filter"] == selected
     assert vector["min_score"] == pytest.approx(0.6)
     assert set(vector["aggs"]) == {"facet:brand", "price"}
-    assert keyword == {
+    # B: the same knn, with the words added to its filter: the 200 nearest word matches.
+    matching = {"multi_match": {"query": "running shoe", **WORDS}}
+    assert words == {
         "size": 200,
-        "query": {
-            "bool": {
-                "should": [{"multi_match": {"query": "running shoe", "fields": KEYWORDS}}],
-                "minimum_should_match": 1,
-                "filter": [knn],
-            }
-        },
+        "query": nested_knn(
+            {"vector": VECTOR, "k": 200, "filter": {"bool": {"filter": [men, matching]}}}
+        ),
         "post_filter": selected,
-        "stored_fields": "_none_",
-        "docvalue_fields": ["sku"],
+        "min_score": pytest.approx(0.6),
+        **hit_fields(schema()),
     }
+
+
+def test_hybrid_names_the_attributes_its_words_name() -> None:
+    vocabulary = Vocabulary.from_values({"colour": ["Red"], "article_type": ["Shirts"]})
+    params = SearchParams(image="shoe.jpg", keywords="red shirts")
+    plan = build_request(params, schema(), VECTOR, vocabulary)
+    assert plan.named == {"colour", "article_type"}
+    words = knn_body(plan.searches[1]["query"])["filter"]["bool"]["filter"][0]
+    assert {"term": {"colour.ci": {"value": "Red", "boost": 4.0}}} in words["bool"]["should"]
 
 
 def test_keywords_only_is_bm25_over_hard_filters() -> None:
@@ -261,8 +273,8 @@ def test_keywords_only_is_bm25_over_hard_filters() -> None:
             "size": 200,
             "query": {
                 "bool": {
-                    "must": [{"multi_match": {"query": "nike", "fields": KEYWORDS}}],
-                    "filter": [{"term": {"gender": "Men"}}, {"range": {"price": {"lte": 80}}}],
+                    "must": [{"multi_match": {"query": "nike", **WORDS}}],
+                    "filter": [{"term": {"gender.ci": "Men"}}, {"range": {"price": {"lte": 80}}}],
                 }
             },
             "sort": [{"_score": {"order": "desc"}}, {"sku": {"order": "asc"}}],
@@ -282,7 +294,7 @@ def test_browse_sorts_by_the_boosts_then_sku_and_pages_on_the_server() -> None:
     assert search == {
         "from": 48,
         "size": 24,
-        "query": {"bool": {"filter": [{"term": {"gender": "Women"}}]}},
+        "query": {"bool": {"filter": [{"term": {"gender.ci": "Women"}}]}},
         "sort": [
             {"in_stock": {"order": "desc", "missing": 0, "unmapped_type": "boolean"}},
             {"popularity": {"order": "desc", "missing": 0, "unmapped_type": "double"}},
@@ -310,15 +322,15 @@ def test_values_stay_literal_terms(mode: str) -> None:
         facets=("brand",),
     )
     (search, *_) = body(params)
-    assert search["post_filter"] == {"bool": {"filter": [{"terms": {"brand": nasty}}]}}
-    selected = search["aggs"]["facet:brand"]["aggs"]["selected"]["terms"]
-    assert selected["include"] == nasty  # exact values, not a regular expression
+    assert search["post_filter"] == {"bool": {"filter": [{"terms": {"brand.ci": nasty}}]}}
+    selected = search["aggs"]["facet:brand"]["aggs"]["selected"]["filters"]["filters"]
+    assert selected == {value: {"term": {"brand.ci": value}} for value in nasty}
     text = json.dumps(search)
-    assert '{"term": {"colour": "Blue OR Red"}}' in text
+    assert '{"term": {"colour.ci": "Blue OR Red"}}' in text
     assert "query_string" not in text and "wildcard" not in text and "regexp" not in text
     if mode == "keywords":
         must = search["query"]["bool"]["must"]
-        assert must == [{"multi_match": {"query": '"shoe" OR * AND brand:x', "fields": KEYWORDS}}]
+        assert must == [{"multi_match": {"query": '"shoe" OR * AND brand:x', **WORDS}}]
 
 
 def test_unknown_filter_field_lists_the_valid_ones() -> None:

@@ -116,7 +116,7 @@ def test_hard_filter_keeps_the_pool_full(searcher: Searcher, rows: list) -> None
     assert {hit.attributes["colour_group"] for hit in selected.hits} == {"Blue"}
 
 
-def test_keywords_lift_nike_within_the_visual_pool(searcher: Searcher) -> None:
+def test_words_refine_a_photo_and_keep_the_photographed_product_first(searcher: Searcher) -> None:
     visual = searcher.search(SearchParams(image=photo(PUMA_TSHIRT), k=10))
     hybrid = searcher.search(SearchParams(image=photo(PUMA_TSHIRT), keywords="Nike", k=10))
     assert hybrid.mode == "hybrid"
@@ -126,13 +126,16 @@ def test_keywords_lift_nike_within_the_visual_pool(searcher: Searcher) -> None:
 
     assert len(nike(hybrid)) > len(nike(visual))
     assert len(nike(hybrid)) >= 8
+    first = hybrid.hits[0]
+    assert first.sku == PUMA_TSHIRT and first.explanation.exact_match  # the photo's product
     for hit in hybrid.hits:
         explanation = hit.explanation
-        assert explanation.vector_rank is not None and explanation.vector_rank <= DEFAULT_CANDIDATES
-        if hit.attributes["brand"] == "Nike":
-            assert explanation.keyword_rank is not None and explanation.keyword_score > 0
-    # The same products as the visual search: keywords re-rank, they do not add candidates.
-    assert hybrid.total == visual.total == DEFAULT_CANDIDATES
+        assert explanation.similarity is not None and explanation.fused_score is not None
+        assert explanation.keyword_match == (hit.attributes["brand"] == "Nike")
+        if explanation.keyword_match:
+            assert explanation.keyword_rank is not None
+    # The pool: the nearest products, plus the nearest Nike products beyond them.
+    assert hybrid.total >= visual.total == DEFAULT_CANDIDATES
 
 
 def test_keywords_only_counts_every_match(searcher: Searcher, rows: list) -> None:
@@ -217,7 +220,7 @@ def test_in_stock_first_and_popularity(searcher: Searcher) -> None:
 
     popular = searcher.search(
         SearchParams(
-            image=photo(PUMA_TSHIRT), k=100, candidates=100, boosts=Boosts(popularity_weight=10)
+            image=photo(PUMA_TSHIRT), k=100, candidates=100, boosts=Boosts(popularity_weight=1000)
         )
     )
     values = [hit.popularity for hit in popular.hits]
@@ -332,7 +335,9 @@ def test_each_search_is_one_http_request(os_client, alias, encoder, monkeypatch)
     monkeypatch.setattr(os_client.transport, "perform_request", counting)
     fresh = Searcher(os_client, alias, encoder)
     fresh.search(SearchParams(keywords="shoe"))
-    assert [url for _, url in calls] == [f"/{alias}/_mapping", f"/{alias}/_search"]
+    # The mapping and the attribute values (for words and filters) are read once, then cached.
+    expected = [f"/{alias}/_mapping", f"/{alias}/_search", f"/{alias}/_search"]
+    assert [url for _, url in calls] == expected
     modes = {
         "vector": SearchParams(image=photo("10001"), facets=("brand",)),
         "hybrid": SearchParams(image=photo("10001"), keywords="shoe", filters={"gender": "Men"}),

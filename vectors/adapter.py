@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from visearch.vectors.encoders import Encoder, EncoderError, unit_rows
+from visearch.vectors.runtimes import split_precision
 
 WEIGHTS_FILE = "adapter.npz"
 META_FILE = "adapter.json"
@@ -62,13 +63,19 @@ class Adapter:
         return adapter
 
 
+def same_model(name: str) -> str:
+    """`efficientnet-lite0@int8` -> `efficientnet-lite0`: the model, whatever its precision."""
+    return split_precision(name)[0]
+
+
 class AdaptedEncoder:
     """A base encoder followed by an adapter; image only (the adapter saw no text)."""
 
     supports_text = False
 
     def __init__(self, base: Encoder, adapter: Adapter) -> None:
-        if adapter.base_encoder and adapter.base_encoder != base.name:
+        # An adapter maps a model's feature space; gated precisions of the model share it.
+        if adapter.base_encoder and same_model(adapter.base_encoder) != same_model(base.name):
             raise EncoderError(
                 f"adapter {adapter.id} was trained on {adapter.base_encoder!r} features, "
                 f"not {base.name!r}"

@@ -1,9 +1,14 @@
-"""The one way to get an encoder: `load_encoder(spec, adapter=...)`, and the names indices record.
+"""The one way to get an encoder: `load_encoder(spec, adapter=..., runtime=...)`, and the names
+indices record.
 
-A spec is `clip:<model id or path>` or `efficientnet-lite0`. With an adapter, the encoder's
-name (what an index records and every vector key hashes) is `<spec>+<adapter id>`; the same
-form is accepted back as a spec, so the name an index records can be loaded as it is, given
-the adapter's folder.
+A spec is `clip:<model id or path>` or `efficientnet-lite0`, optionally with a precision:
+`@int8`, `@bf16` (vectors differ from fp32, so the name keeps the mark) or `@auto` (the fastest
+precision that passes the quality gate on this CPU, resolved to one of the others). With an
+adapter, the encoder's name (what an index records and every vector key hashes) is
+`<spec>+<adapter id>`; the same form is accepted back as a spec, so the name an index records
+can be loaded as it is, given the adapter's folder. The runtime (`torch`, `onnx`, `openvino`,
+`auto`) says how the spec runs and never changes its name: an fp32 export reproduces torch's
+vectors.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ from visearch.vectors.encoders import (
     VALID_SPECS,
     Encoder,
     EncoderError,
+)
+from visearch.vectors.runtimes import (
+    AUTO,
+    FP32,
+    TORCH,
+    Runtime,
+    split_precision,
+    with_precision,
 )
 
 ADAPTER_MARK = "+adapter-"
@@ -37,11 +50,25 @@ def split_name(name: str) -> tuple[str, str | None]:
     return (base, f"adapter-{rest}") if mark else (name, None)
 
 
-def encoder_name(spec: str, adapter: Path | Adapter | None = None) -> str:
-    """The name an index records for `spec` with `adapter`, without loading the model."""
-    base, wanted = split_name(spec.strip())
+def encoder_name(
+    spec: str, adapter: Path | Adapter | None = None, runtime: str | Runtime | None = None
+) -> str:
+    """The name an index records for `spec` with `adapter`, without loading the model
+    (`@auto` is resolved: from the cached choice, else by choosing now)."""
+    base, wanted = split_name(resolve_spec(spec, runtime))
     loaded = _adapter(adapter, base, wanted)
     return base if loaded is None else f"{base}+{loaded.id}"
+
+
+def resolve_spec(spec: str, runtime: str | Runtime | None = None) -> str:
+    """`spec` with `@auto` replaced by the precision `runtime` picks on this CPU, and `@fp32`
+    dropped (fp32 is the unmarked name)."""
+    base, wanted = split_name(spec.strip())
+    model, precision = split_precision(base)
+    if precision == AUTO:
+        precision = _auto_precision(model, Runtime.parse(runtime))
+    resolved = with_precision(model, precision)
+    return resolved if wanted is None else resolved + ADAPTER_MARK + wanted.removeprefix("adapter-")
 
 
 def load_encoder(
@@ -50,13 +77,16 @@ def load_encoder(
     adapter: Path | Adapter | None = None,
     device: str | None = None,
     batch_size: int = 32,
+    runtime: str | Runtime | None = None,
 ) -> Encoder:
-    """Build the encoder `spec` names, wrapped in `adapter` (a folder or an Adapter) if any."""
+    """Build the encoder `spec` names, run by `runtime` (default torch; a string such as
+    `openvino:1`, or a `Runtime` with calibration photos and a labelled set for the quality
+    gate), wrapped in `adapter` (a folder or an Adapter) if any."""
     if batch_size < 1:
         raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
     base, wanted = split_name(spec.strip())
     loaded = _adapter(adapter, base, wanted)
-    encoder = _base_encoder(base, resolve_device(device), batch_size)
+    encoder = _base_encoder(base, device, batch_size, Runtime.parse(runtime))
     return encoder if loaded is None else AdaptedEncoder(encoder, loaded)
 
 
@@ -68,19 +98,56 @@ def _adapter(adapter: Path | Adapter | None, base: str, wanted: str | None) -> A
     return loaded
 
 
-def _base_encoder(spec: str, device: str, batch_size: int) -> Encoder:
-    if spec.startswith(CLIP_PREFIX):
-        model = spec[len(CLIP_PREFIX) :].strip()
-        if not model:
-            raise EncoderError(f"encoder spec {spec!r} names no CLIP model; valid: {VALID_SPECS}")
+def _base_encoder(spec: str, device: str | None, batch_size: int, runtime: Runtime) -> Encoder:
+    model, precision = split_precision(spec)
+    _check_model(model)
+    if runtime.engine == TORCH:
+        if precision not in (FP32, AUTO):
+            raise EncoderError(
+                f"torch runs fp32 only; {spec!r} needs --runtime onnx, openvino or auto"
+            )
+        return _torch_encoder(model, resolve_device(device), batch_size, runtime.threads)
+    if device not in (None, "cpu"):
+        raise EncoderError(f"runtime {runtime.engine} runs on the CPU; for {device} use torch")
+    from visearch.vectors.runtimes.auto import choose
+    from visearch.vectors.runtimes.build import Variant
+    from visearch.vectors.runtimes.families import family_for
+
+    variant = Variant.of(family_for(model), runtime)
+    engine, precision = choose(variant, precision)
+    return variant.open(engine, precision, batch_size=batch_size)
+
+
+def _auto_precision(model: str, runtime: Runtime) -> str:
+    _check_model(model)
+    if runtime.engine == TORCH:
+        return FP32
+    from visearch.vectors.runtimes.auto import choose
+    from visearch.vectors.runtimes.build import Variant
+    from visearch.vectors.runtimes.families import family_for
+
+    return choose(Variant.of(family_for(model), runtime), AUTO)[1]
+
+
+def _check_model(model: str) -> None:
+    if model.startswith(CLIP_PREFIX) and model[len(CLIP_PREFIX) :].strip():
+        return
+    if model != EFFICIENTNET_LITE0:
+        raise EncoderError(f"unknown encoder spec {model!r}; valid: {VALID_SPECS}")
+
+
+def _torch_encoder(model: str, device: str, batch_size: int, threads: int | None) -> Encoder:
+    if threads is not None:  # torch's pool is per process: set only when asked for
+        import torch
+
+        torch.set_num_threads(threads)
+    if model.startswith(CLIP_PREFIX):
         from visearch.vectors.encoders.clip import ClipEncoder
 
-        return ClipEncoder(model, device=device, batch_size=batch_size)
-    if spec == EFFICIENTNET_LITE0:
-        from visearch.vectors.encoders.efficientnet import EfficientNetLite0Encoder
+        return ClipEncoder(model[len(CLIP_PREFIX) :].strip(), device=device, batch_size=batch_size)
+    from visearch.vectors.encoders.efficientnet import EfficientNetLite0Encoder
 
-        return EfficientNetLite0Encoder(device=device, batch_size=batch_size)
-    raise EncoderError(f"unknown encoder spec {spec!r}; valid: {VALID_SPECS}")
+    return EfficientNetLite0Encoder(device=device, batch_size=batch_size)
 
 
 def resolve_device(device: str | None) -> str:

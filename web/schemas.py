@@ -65,9 +65,16 @@ class Explanation(BaseModel):
     vector_score: float | None = Field(description="OpenSearch's kNN _score, (1 + cos) / 2")
     similarity: float | None = Field(description="cosine similarity to the query vector")
     vector_rank: int | None = Field(description="rank in the vector search, from 1")
-    keyword_score: float | None = Field(description="BM25 score of the keywords")
-    keyword_rank: int | None = Field(description="rank in the keyword search, from 1")
-    fused_score: float | None = Field(description="reciprocal rank fusion of the signals")
+    keyword_score: float | None = Field(description="BM25 score of the keywords (keyword mode)")
+    keyword_rank: int | None = Field(description="rank among the products matching the words")
+    keyword_match: bool | None = Field(description="whether the product matches the words")
+    kind_agreement: float | None = Field(
+        description="share of the query photo's nearest products of the same kind (hybrid)"
+    )
+    exact_match: bool | None = Field(
+        description="the query photo is a near-duplicate of this product's (shown first)"
+    )
+    fused_score: float | None = Field(description="the signals in one score, 0..1")
     popularity_boost: float | None = Field(description="popularity_weight x normalised popularity")
     final_score: float | None = Field(description="fused_score + popularity_boost")
 
@@ -128,6 +135,16 @@ class Timings(BaseModel):
 Facets = dict[str, list[FacetValue]]
 
 
+class Notice(BaseModel):
+    """Something the shopper should know about their filters or an empty result."""
+
+    code: str = Field(description="unknown_value, no_match, missing_field or no_combination")
+    message: str = Field(description="one sentence for people")
+    field: str | None = Field(description="the filter field it concerns")
+    value: str | None = Field(description="the filter value it concerns")
+    did_you_mean: list[str] = Field(description="existing values closest to `value`")
+
+
 class SearchResponse(BaseModel):
     """A page of ranked hits, facet counts and price stats."""
 
@@ -140,6 +157,9 @@ class SearchResponse(BaseModel):
     facets: Facets = Field(description="field -> values, by count; selected values included")
     price: PriceStats | None
     timings: Timings
+    notices: list[Notice] = Field(
+        description="filter values no product has (with did_you_mean) and why a result is empty"
+    )
 
 
 class FacetsResponse(BaseModel):

@@ -30,7 +30,8 @@ EFFICIENTNET_LITE0 = "efficientnet-lite0"
 
 VALID_SPECS = (
     f"'{CLIP_PREFIX}<sentence-transformers model id or local path>' "
-    f"(e.g. '{CLIP_PREFIX}{DEFAULT_CLIP_MODEL}'), or '{EFFICIENTNET_LITE0}'"
+    f"(e.g. '{CLIP_PREFIX}{DEFAULT_CLIP_MODEL}'), or '{EFFICIENTNET_LITE0}', "
+    "optionally with a precision: '@int8', '@bf16' or '@auto'"
 )
 
 

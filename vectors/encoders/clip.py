@@ -35,6 +35,11 @@ class ClipEncoder:
         self._model.eval()
         self.dim = _embedding_dim(self._model)
 
+    def torch_parts(self) -> tuple[Any, Any]:
+        """The transformers CLIP model and its processor (what an ONNX export is made from)."""
+        first = self._model[0]
+        return first.model, first.processor
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB PIL images; sentence-transformers routes PIL inputs to the vision tower."""
         return self._encode(list(images))

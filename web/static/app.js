@@ -3,7 +3,7 @@
 // Cards live in cards.js, the product panel in panel.js, facets/chips/drawer in filters.js.
 
 import { card } from "./cards.js";
-import { $, apiJson } from "./dom.js";
+import { $, apiJson, button, el } from "./dom.js";
 import {
   activeFilters, closeDrawer, drawerTotal, renderChips, renderFacets, wireDrawer,
 } from "./filters.js";
@@ -89,6 +89,7 @@ function showFailure(message) {
   state.seq += 1; // a search still in flight must not bring old answers back
   setStatus(message, "error");
   $("results").replaceChildren();
+  renderNotices([]);
   $("prev").disabled = true;
   $("next").disabled = true;
   $("search-button").disabled = false;
@@ -119,6 +120,7 @@ function render(data, query) {
     ? `${data.total} results ${MODES[data.mode] || data.mode}, showing ` +
       `${start + 1}–${start + shown} (${ms} ms)`
     : emptyText(data, query));
+  renderNotices(data.notices || []);
   const actions = { moreLike, open: openProduct };
   $("results").replaceChildren(...data.hits.map((hit) => card(hit, query, actions)));
   $("prev").disabled = data.page === 0;
@@ -126,6 +128,29 @@ function render(data, query) {
   renderFacets(data.facets || {}, state.filters, toggle);
   drawerTotal(data.total);
   document.body.dataset.state = "ready"; // tests wait for this
+}
+
+// What the service says about the filters: values no product has, with the closest ones
+// as buttons that swap the value, and what emptied an empty result.
+function renderNotices(notices) {
+  const items = notices.map((notice) => {
+    const item = el("li", "notice", notice.message);
+    for (const value of notice.did_you_mean || []) {
+      item.append(button(value, "link suggestion",
+        () => swapValue(notice.field, notice.value, value)));
+    }
+    return item;
+  });
+  $("notices").replaceChildren(...items);
+  $("notices").hidden = !items.length;
+}
+
+function swapValue(field, wrong, right) {
+  const values = state.filters[field] || (state.filters[field] = new Set());
+  values.delete(wrong);
+  values.add(right);
+  state.page = 0;
+  search();
 }
 
 function renderActive() {

@@ -24,8 +24,9 @@ export function matchedWords(query, hit) {
 export function reasons(hit, query) {
   const why = hit.explanation || {};
   const out = [];
-  if (why.similarity != null) out.push(`look ${why.similarity.toFixed(2)}`);
-  if (query.keywords && why.keyword_score != null) { // a hybrid hit may match no word
+  if (why.exact_match) out.push("the photographed product");
+  else if (why.similarity != null) out.push(`look ${why.similarity.toFixed(2)}`);
+  if (query.keywords && why.keyword_match) { // a hybrid hit may match no word
     const found = matchedWords(query.keywords, hit);
     out.push(found.length ? `matches: ${found.join(", ")}` : "matches the description");
   }
