@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="Discarded queries first.")
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the indices.")
     parser.add_argument("--build-only", action="store_true", help="Build, measure nothing.")
+    parser.add_argument(
+        "--reuse-only", action="store_true", help="Measure cached indices; never build one."
+    )
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -82,8 +85,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "variants": {},
     }
     for variant in args.variants:
+        layout = (args.shards, args.replicas)
         place = ensure_index(
-            client, data, variant, (args.shards, args.replicas), log, rebuild=args.rebuild
+            client, data, variant, layout, log, rebuild=args.rebuild, reuse_only=args.reuse_only
         )
         entry = {**place, "sizes": index_sizes(client, place["alias"])}
         if not args.build_only:

@@ -33,9 +33,10 @@ VECTOR_FILES = {
 }
 
 
-def scale_alias(size: int, variant: str) -> str:
+def scale_alias(size: int, variant: str, shards: int = 3) -> str:
+    """`bench-scale-1m-fp32`; another shard count than three is named (`-1shard`)."""
     label = f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
-    return f"bench-scale-{label}-{variant}"
+    return f"bench-scale-{label}-{variant}" + ("" if shards == 3 else f"-{shards}shard")
 
 
 def ensure_index(
@@ -45,12 +46,16 @@ def ensure_index(
     layout: tuple[int, int],
     log: Callable[[str], None],
     rebuild: bool = False,
+    reuse_only: bool = False,
 ) -> dict[str, Any]:
-    """The variant's alias over the catalog: reused when it matches, else built."""
-    alias = scale_alias(len(data), variant)
+    """The variant's alias over the catalog: reused when it matches, else built (unless
+    `reuse_only`: a build of a million products takes most of an hour here)."""
+    alias = scale_alias(len(data), variant, layout[0])
     if not rebuild and cached_index_matches(client, alias, data):
         log(f"{alias}: reusing the cached index")
         return {"alias": alias, "built": None}
+    if reuse_only:
+        raise SystemExit(f"{alias} is missing or stale and --reuse-only forbids building it")
     log(f"{alias}: building ({len(data):,} products, {layout[0]} shards; takes a long time)")
     return {"alias": alias, "built": build(client, alias, data, variant, layout, log)}
 
