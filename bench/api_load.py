@@ -7,6 +7,12 @@ into the alias instead), waits for /healthz, warms up, and then for each concurr
 prints requests/s, p50/p95/p99 latency and the error count. Each query is a multipart upload
 of a catalog photo with three facets, the page's usual request.
 
+`--runtimes torch,auto@auto` runs the server once per encoder runtime (VISEARCH_RUNTIME), in
+the same run, and prints each level's requests/s over the first runtime's; a runtime whose
+precision changes the vectors serves the alias's precision twin (`bench-fashion-int8` for
+`--alias bench-fashion`), as `visearch serve` always queries an index at the precision that
+built it.
+
 `--variants` runs the server once per micro-batching setting, side by side in one run:
 `off` (--max-batch 1: each request runs the model alone, in its own thread), `greedy`
 (--batch-window-ms 0: a batch is whatever is already waiting) and `window5` (wait up to 5 ms
@@ -14,6 +20,7 @@ for more). Other developers share the machine, so run it under the bench lock:
 
     flock /tmp/visearch-bench.lock .venv/bin/python bench/api_load.py \\
         [--alias bench-ingest] [--concurrency 1,4,16] [--duration 15] [--variants greedy]
+        [--runtimes torch,auto@auto]
 
 Traffic goes to 127.0.0.1 only; every loop is bounded by --duration.
 """
@@ -48,6 +55,8 @@ PARAMS = json.dumps({"k": 20, "facets": ["colour_group", "article_type", "gender
 
 
 def main() -> None:
+    from bench.runtime_args import add_runtime_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alias", default="bench-ingest")
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
@@ -58,6 +67,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="Seconds of discarded load.")
     parser.add_argument("--variants", default="greedy", help=f"Any of {', '.join(VARIANTS)}.")
     parser.add_argument("--photos", type=int, default=200, help="Distinct query photos.")
+    parser.add_argument(
+        "--encoder",
+        default="efficientnet-lite0",
+        help="The model the alias holds: with --runtimes, a precision's alias is picked from it.",
+    )
+    add_runtime_args(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     levels = [int(n) for n in args.concurrency.split(",")]
@@ -79,22 +94,69 @@ def main() -> None:
     ]
 
     results = []
-    for variant in variants:
-        flags = ["--timeout-s", "30", *VARIANTS[variant]]
-        serving = serve_in_background(args.opensearch_url, args.alias, flags, environ=os.environ)
-        with serving as base:
-            asyncio.run(load(base, photos, max(levels), args.warmup))
-            for clients in levels:
-                calls_before, images_before = _batches(base)
-                stats = asyncio.run(load(base, photos, clients, args.duration))
-                calls_after, images_after = _batches(base)
-                calls, images = calls_after - calls_before, images_after - images_before
-                stats["mean_batch"] = round(images / calls, 2) if calls else 1.0
-                results.append({"variant": variant, "clients": clients, **stats})
-                if not args.json:
-                    print(_row(results[-1]), flush=True)
+    for side in _serving_sides(args):
+        for variant in variants:
+            flags = ["--timeout-s", "30", *VARIANTS[variant]]
+            environ = {**os.environ, **side["environ"]}
+            serving = serve_in_background(
+                args.opensearch_url, side["alias"], flags, environ=environ
+            )
+            with serving as base:
+                asyncio.run(load(base, photos, max(levels), args.warmup))
+                for clients in levels:
+                    row = {"runtime": side["label"], "variant": variant, "clients": clients}
+                    results.append({**row, **_level(base, photos, clients, args.duration)})
+                    if not args.json:
+                        print(_row(results[-1]), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
+    else:
+        _print_speedups(results)
+
+
+def _serving_sides(args: argparse.Namespace) -> list[dict]:
+    """Per runtime of `--runtimes` (default `--runtime`): its label, the alias holding its
+    precision, and the environment that makes `visearch serve` run it."""
+    from bench.runtime_args import alias_for, runtime_sides
+    from visearch.vectors import resolve_spec
+
+    sides = []
+    for variant in runtime_sides(args):
+        runtime = variant.runtime
+        environ = {"VISEARCH_RUNTIME": str(runtime)}
+        if runtime.calibration:
+            environ["VISEARCH_CALIBRATION"] = str(runtime.calibration)
+        if runtime.quality:
+            environ["VISEARCH_QUALITY_SET"] = str(runtime.quality)
+        alias = alias_for(args.alias, resolve_spec(variant.encoder, runtime))
+        sides.append({"label": variant.label, "alias": alias, "environ": environ})
+    return sides
+
+
+def _level(base: str, photos: list[bytes], clients: int, seconds: float) -> dict:
+    """One concurrency level's load figures, with the micro-batcher's mean batch."""
+    calls_before, images_before = _batches(base)
+    stats = asyncio.run(load(base, photos, clients, seconds))
+    calls_after, images_after = _batches(base)
+    calls, images = calls_after - calls_before, images_after - images_before
+    stats["mean_batch"] = round(images / calls, 2) if calls else 1.0
+    return stats
+
+
+def _print_speedups(results: list[dict]) -> None:
+    """Requests/s of each runtime over the first one's, per batching setting and level."""
+    first = results[0]["runtime"]
+    baseline = {(r["variant"], r["clients"]): r for r in results if r["runtime"] == first}
+    for r in results:
+        before = baseline.get((r["variant"], r["clients"]))
+        if r["runtime"] == first or before is None or not before["requests_per_s"]:
+            continue
+        print(
+            f"speedup {r['runtime']} over {first}, {r['variant']}, {r['clients']} clients: "
+            f"{r['requests_per_s'] / before['requests_per_s']:.1f}x req/s "
+            f"({r['requests_per_s']} vs {before['requests_per_s']}), p95 {r['p95_ms']} vs "
+            f"{before['p95_ms']} ms"
+        )
 
 
 def build(args: argparse.Namespace) -> None:
@@ -172,7 +234,8 @@ def _batches(base: str) -> tuple[int, int]:
 
 def _row(r: dict) -> str:
     return (
-        f"{r['variant']:<8} clients {r['clients']:>3}  {r['requests_per_s']:7.2f} req/s  "
+        f"{r['runtime']:<10} {r['variant']:<8} clients {r['clients']:>3}  "
+        f"{r['requests_per_s']:7.2f} req/s  "
         f"batch {r['mean_batch']:5.2f}  "
         f"p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
         f"errors {r['errors']} {r['error_kinds'] or ''}  ({r['requests']} in {r['seconds']} s; "

@@ -1,15 +1,19 @@
 """Ingest speed on the full fashion catalog, against the raw encoder, in one run.
 
-Prints two ratios (the targets of the ingest issue):
+Prints two ratios (the targets of the ingest issue) per encoder runtime:
   * end-to-end images/s of a first `visearch ingest` run (read, hash, decode, embed, bulk
     index, refresh) divided by the raw encoder's images/s on the same images, already
     decoded in memory (target >= 0.90);
   * the time of an unchanged rerun divided by the first run (target <= 0.03).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/ingest_throughput.py [--limit N] [--json]
+        [--runtimes torch,auto@auto]
 
-It needs OpenSearch (OPENSEARCH_URL, default the local node: `visearch opensearch up`) and
-writes to the alias `bench-ingest` (deleted first).
+`--runtimes` measures each runtime (and precision) in turn in the same run, so torch and the
+fast path are compared at the same machine load, and prints the end-to-end speedup over the
+first. It needs OpenSearch (OPENSEARCH_URL, default the local node: `visearch opensearch up`)
+and writes to the alias `bench-ingest` (deleted first), or `bench-ingest-<runtime>` for each
+of several runtimes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Measured:
     """The raw encoder passes (seconds) and the first and unchanged-rerun ingest summaries."""
 
     encoder: str
+    runtime: str
     products: int
     raw_runs: list[float]
     first: dict
@@ -55,6 +60,7 @@ class Measured:
         first, rerun = self.first, self.rerun
         return {
             "encoder": self.encoder,
+            "runtime": self.runtime,
             "products": self.products,
             "raw_encoder_images_per_s": round(self.raw_rate, 2),
             "raw_encoder_passes_s": [round(s, 2) for s in self.raw_runs],
@@ -94,7 +100,7 @@ def raw_pass(encoder: Any, images: list[Any], batch_size: int) -> float:
 
 
 def measure(
-    args: argparse.Namespace, client: Any, encoder: Any, catalog: Any, source: Any
+    args: argparse.Namespace, client: Any, encoder: Any, catalog: Any, source: Any, alias: str
 ) -> Measured:
     """Raw encoder pass, first ingest from scratch, unchanged rerun, raw encoder pass again."""
     from visearch.ingest.pipeline import IngestOptions, run_ingest
@@ -109,23 +115,27 @@ def measure(
     raw_runs = [raw_pass(encoder, images, args.batch_size)]
 
     # 2. A first ingest from scratch, end to end.
-    client.indices.delete(index=f"{args.alias}-v*", ignore_unavailable=True)
+    client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)
     options = IngestOptions(batch_size=args.batch_size, workers=args.workers)
 
     def ingest() -> dict:
-        summary = run_ingest(client, source, args.alias, encoder.name, lambda: encoder, options)
+        summary = run_ingest(client, source, alias, encoder.name, lambda: encoder, options)
         return summary.as_dict()
 
     first = ingest()
     # 3. An unchanged rerun.
     rerun = ingest()
     raw_runs.append(raw_pass(encoder, images, args.batch_size))
-    return Measured(encoder.name, len(catalog.products), raw_runs, first, rerun)
+    runtime = getattr(encoder, "runtime", "torch")
+    return Measured(encoder.name, runtime, len(catalog.products), raw_runs, first, rerun)
 
 
 def print_result(measured: Measured, result: dict[str, Any], batch_size: int) -> None:
     first, rerun = measured.first, measured.rerun
-    print(f"encoder {result['encoder']}, {measured.products} products, batch {batch_size}")
+    print(
+        f"encoder {result['encoder']} on {result['runtime']}, {measured.products} products, "
+        f"batch {batch_size}"
+    )
     passes = ", ".join(f"{s:.1f} s" for s in measured.raw_runs)
     print(f"raw encoder            {measured.raw_rate:8.2f} images/s  (best of passes: {passes})")
     print(f"end-to-end first run   {measured.e2e_rate:8.2f} images/s  ({first['seconds']:.1f} s)")
@@ -140,7 +150,7 @@ def main() -> None:
     args = parse_args()
 
     from bench.catalogs import head_catalog
-    from bench.runtime_args import runtime_of
+    from bench.runtime_args import runtime_sides
     from visearch.engine.connection import make_client
     from visearch.ingest.catalog import CatalogSource, read_catalog
     from visearch.vectors import load_encoder
@@ -152,17 +162,35 @@ def main() -> None:
         path = head_catalog(args.catalog, args.limit, Path(folder.name) / "catalog.csv")
     catalog = read_catalog(path)
     source = CatalogSource(path, images_dir=base_dir)
-    encoder = load_encoder(
-        args.encoder, device=args.device, batch_size=args.batch_size, runtime=runtime_of(args)
-    )
     client = make_client(args.opensearch_url, timeout_s=120)
+    variants = runtime_sides(args)
 
-    measured = measure(args, client, encoder, catalog, source)
-    result = measured.as_dict()
+    runs = []
+    for variant in variants:
+        encoder = load_encoder(variant.encoder, device=args.device,
+                               batch_size=args.batch_size, runtime=variant.runtime)  # fmt: skip
+        alias = args.alias if len(variants) == 1 else f"{args.alias}-{variant.slug}"
+        measured = measure(args, client, encoder, catalog, source, alias)
+        runs.append((measured, measured.as_dict()))
+        if not args.json:
+            print_result(measured, runs[-1][1], args.batch_size)
+            print(flush=True)
+    if len(runs) > 1 and not args.json:
+        print_speedups(runs)
     if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    print_result(measured, result, args.batch_size)
+        results = [result for _, result in runs]
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+
+
+def print_speedups(runs: list[tuple[Measured, dict[str, Any]]]) -> None:
+    """Each runtime's end-to-end and raw images/s over the first's, measured in this run."""
+    first = runs[0][0]
+    for measured, result in runs[1:]:
+        print(
+            f"speedup {result['encoder']} on {result['runtime']} over {first.encoder} on "
+            f"{first.runtime}: end-to-end {measured.e2e_rate / first.e2e_rate:.1f}x, "
+            f"raw {measured.raw_rate / first.raw_rate:.1f}x"
+        )
 
 
 if __name__ == "__main__":

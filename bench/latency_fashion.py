@@ -4,7 +4,8 @@
 The alias `--fashion-alias` (default `bench-fashion`) is used, or `bench-ingest` (left behind
 by bench/ingest_throughput.py), when it holds the same catalog with the same encoder and
 today's mapping version; otherwise the catalog is ingested into `--fashion-alias` first.
-Each query asks for k 20 with the facets and a hard filter on the photo's category.
+Each query asks for k 20 with the facets and a hard filter on the photo's category; with
+several runtimes (`--runtimes`), each query runs on each of them in turn.
 """
 
 from __future__ import annotations
@@ -15,28 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from bench.latency_common import FACETS, alias_holds, run_queries, segment_count, stage_stats
+from bench.latency_common import FACETS, alias_holds, segment_count, stage_stats
 
 FASHION_K = 20
 
 
 def fashion_alias(client: Any, args: argparse.Namespace, encoder: Any, count: int) -> tuple:
-    """(alias, ingest summary or None): a cached alias holding the catalog, or
-    `--fashion-alias` freshly ingested."""
+    """(alias, ingest summary or None): a cached alias holding the catalog, or the
+    encoder's own alias freshly ingested (`--fashion-alias`, suffixed with the precision
+    when it changes the vectors: `bench-fashion-int8`)."""
+    from bench.runtime_args import alias_for
     from visearch.ingest.catalog import CatalogSource
     from visearch.ingest.pipeline import IngestOptions, run_ingest
 
+    own = alias_for(args.fashion_alias, encoder.name)
     alias = next(
-        (
-            a
-            for a in (args.fashion_alias, "bench-ingest")
-            if alias_holds(client, a, encoder.name, count)
-        ),
-        None,
+        (a for a in (own, "bench-ingest") if alias_holds(client, a, encoder.name, count)), None
     )
     built = None
     if alias is None:
-        alias = args.fashion_alias
+        alias = own
         source = CatalogSource(args.catalog)
         summary = run_ingest(client, source, alias, encoder.name, lambda: encoder, IngestOptions())
         built = summary.as_dict()
@@ -55,8 +54,11 @@ def fashion_params(product: Any, base_dir: Path) -> Any:
     )
 
 
-def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from bench.runtime_args import runtime_of
+def fashion_part(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One report per runtime of `--runtimes` (default `--runtime`), their queries interleaved
+    (the same photo on each in turn, the order reversed every other photo) so each sees the
+    same machine load."""
+    from bench.runtime_args import runtime_sides
     from visearch.ingest.catalog import read_catalog
     from visearch.plugin.search import Searcher
     from visearch.vectors import load_encoder
@@ -64,20 +66,47 @@ def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     catalog = read_catalog(args.catalog)
     products = catalog.products
     base_dir = args.catalog.resolve().parent
-    encoder = load_encoder(args.encoder, runtime=runtime_of(args))
-    alias, built = fashion_alias(client, args, encoder, len(products))
-    searcher = Searcher(client, alias, encoder)
+    sides = []
+    for variant in runtime_sides(args):
+        encoder = load_encoder(variant.encoder, runtime=variant.runtime)
+        alias, built = fashion_alias(client, args, encoder, len(products))
+        sides.append((variant.label, encoder, alias, built, Searcher(client, alias, encoder)))
 
     picks = np.linspace(0, len(products) - 1, args.queries + args.warmup).round().astype(int)
     chosen = [products[i] for i in picks]
     warm = [fashion_params(p, base_dir) for p in chosen[: args.warmup]]
     measured = [fashion_params(p, base_dir) for p in chosen[args.warmup :]]
-    results = run_queries(searcher.search, measured, warm)
+    for params in warm:
+        for side in sides:
+            side[-1].search(params)
+    results: list[list[Any]] = [[] for _ in sides]
+    for n, params in enumerate(measured):
+        order = range(len(sides)) if n % 2 == 0 else reversed(range(len(sides)))
+        for i in order:
+            results[i].append(sides[i][-1].search(params))
+    common = {
+        "warmup": len(warm),
+        "k": FASHION_K,
+        "candidates": measured[0].pool_size,
+        "facets": list(FACETS),
+        "filter": "category = the query photo's category",
+    }
+    return [
+        _side_report(client, side, found, chosen[args.warmup :], common)
+        for side, found in zip(sides, results, strict=True)
+    ]
+
+
+def _side_report(
+    client: Any, side: tuple, results: list[Any], products: list[Any], common: dict[str, Any]
+) -> dict[str, Any]:
+    label, encoder, alias, built, _ = side
     found_itself = sum(
-        r.hits and r.hits[0].sku == p.sku
-        for r, p in zip(results, chosen[args.warmup :], strict=True)
+        r.hits and r.hits[0].sku == p.sku for r, p in zip(results, products, strict=True)
     )
+    stages = stage_stats([r.timings for r in results])
     return {
+        "label": label,
         "alias": alias,
         "built": built,
         "products": client.count(index=alias)["count"],
@@ -85,11 +114,10 @@ def fashion_part(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         "encoder": encoder.name,
         "runtime": getattr(encoder, "runtime", "torch"),
         "queries": len(results),
-        "warmup": len(warm),
-        "k": FASHION_K,
-        "candidates": measured[0].pool_size,
-        "facets": list(FACETS),
-        "filter": "category = the query photo's category",
+        **common,
         "photo_is_top_hit": round(found_itself / len(results), 4),
-        "stages_ms": stage_stats([r.timings for r in results]),
+        "stages_ms": stages,
+        "total_over_encode_p95": round(
+            stages["total_ms"]["p95"] / max(stages["encode_ms"]["p95"], 1e-9), 2
+        ),
     }

@@ -1,5 +1,6 @@
-"""The report of bench/query_latency.py: pass/fail checks of the synthetic rows against the
-targets (recall@10 >= 0.98, took and round-trip p95 <= 30 ms), and the printed tables."""
+"""The report of bench/query_latency.py: pass/fail checks against the targets (synthetic rows:
+recall@10 >= 0.98, took and round-trip p95 <= 30 ms; fashion, per runtime: total p95 / encode
+p95 <= 1.3, and the last runtime's total p95 at most half the first's), and the printed tables."""
 
 from __future__ import annotations
 
@@ -7,8 +8,33 @@ from typing import Any
 
 from bench.latency_common import FACETS, RECALL_K, STAGES, TARGET_P95_MS, TARGET_RECALL
 
+TARGET_TOTAL_OVER_ENCODE = 1.3
+TARGET_FAST_OVER_TORCH = 0.5
+
 
 def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return _fashion_checks(report.get("fashion") or []) + _synthetic_checks(report)
+
+
+def _fashion_checks(sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = [
+        _check(
+            f"fashion total / encode p95, {s['label']}",
+            s["total_over_encode_p95"],
+            "<=",
+            TARGET_TOTAL_OVER_ENCODE,
+        )
+        for s in sides
+    ]
+    if len(sides) > 1:
+        first, last = sides[0], sides[-1]
+        ratio = last["stages_ms"]["total_ms"]["p95"] / first["stages_ms"]["total_ms"]["p95"]
+        name = f"fashion total p95, {last['label']} / {first['label']}"
+        out.append(_check(name, round(ratio, 3), "<=", TARGET_FAST_OVER_TORCH))
+    return out
+
+
+def _synthetic_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
     synthetic = report.get("synthetic")
     if not synthetic:
         return []
@@ -33,9 +59,8 @@ def _check(name: str, value: float, op: str, target: float) -> dict[str, Any]:
 
 def print_report(report: dict[str, Any]) -> None:
     print(f"load average before/after: {report['load_before']} / {report['load_after']}")
-    fashion = report.get("fashion")
-    if fashion:
-        _print_fashion(fashion)
+    for side in report.get("fashion") or []:
+        _print_fashion(side)
     synthetic = report.get("synthetic")
     if synthetic:
         _print_synthetic(synthetic)
@@ -45,8 +70,9 @@ def print_report(report: dict[str, Any]) -> None:
 
 def _print_fashion(fashion: dict[str, Any]) -> None:
     print(
-        f"\nFashion: {fashion['products']:,} products in {fashion['alias']} "
-        f"({fashion['encoder']}, {fashion['segments']} segments); {fashion['queries']} catalog "
+        f"\nFashion, runtime {fashion['label']}: {fashion['products']:,} products in "
+        f"{fashion['alias']} ({fashion['encoder']} on {fashion['runtime']}, "
+        f"{fashion['segments']} segments); {fashion['queries']} catalog "
         f"photos as queries ({fashion['warmup']} warm-up discarded), k {fashion['k']}, pool "
         f"{fashion['candidates']}, facets {'/'.join(FACETS)}, filter: {fashion['filter']}"
     )
@@ -55,6 +81,7 @@ def _print_fashion(fashion: dict[str, Any]) -> None:
         s = fashion["stages_ms"][attr]
         print(f"  {label:24}{s['p50']:9.1f}{s['p95']:9.1f}{s['mean']:9.1f}")
     print(f"  query photo is the top hit: {fashion['photo_is_top_hit']:.3f}")
+    print(f"  total p95 / encode p95: {fashion['total_over_encode_p95']:.2f}")
 
 
 def _print_synthetic(synthetic: dict[str, Any]) -> None:

@@ -7,7 +7,10 @@ Two parts, each on its own alias (cached between runs):
   bench/ingest_throughput.py leaves behind, is reused when it holds the same catalog with the
   same encoder and today's mapping version). Catalog photos are the queries: image path in,
   real loader and encoder, facets colour_group/article_type/gender/brand, and a hard filter
-  on the photo's category.
+  on the photo's category. `--runtimes torch,auto@auto` runs the same queries through each
+  runtime in turn (interleaved, so both see the same load; an int8 encoder gets its own alias,
+  `bench-fashion-int8`) and checks total p95 / encode p95 <= 1.3 and that the last runtime's
+  total p95 is at most half the first's.
 * **synthetic**: `--synthetic-size` (default 200,000) clustered unit vectors of CLIP
   ViT-B/32's dimension (512), shaped like real embeddings (see `make_synthetic`), with skewed
   attributes, bulk-loaded into an index made from our template (alias
@@ -32,6 +35,7 @@ similar load.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/query_latency.py [--queries 200]
         [--synthetic-size 200000] [--rebuild] [--skip-fashion] [--skip-synthetic] [--json]
+        [--runtimes torch,auto@auto]
 
 It needs OpenSearch (OPENSEARCH_URL, default the local node: `visearch opensearch up`). The
 first synthetic run bulk-loads and force-merges the index (minutes); later runs reuse it
