@@ -3,16 +3,85 @@ and where the errors of reaching a secured cluster are put into words."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from opensearchpy import OpenSearch
+from opensearchpy import OpenSearch, Transport
 from opensearchpy.serializer import JSONSerializer
 from urllib3 import Timeout
 
 RETRY_ON_STATUS = (502, 503, 504)
+TRANSIENT_SHARD_FAILURES = frozenset(
+    {
+        "node_disconnected_exception",
+        "node_not_connected_exception",
+        "node_closed_exception",
+        "connect_transport_exception",
+        "send_request_transport_exception",
+        "search_context_missing_exception",
+        "no_shard_available_action_exception",
+        "shard_not_found_exception",
+        "index_shard_closed_exception",
+        "illegal_index_shard_state_exception",
+        "opensearch_rejected_execution_exception",
+    }
+)
+"""Shard failures that a node leaving, restarting or being busy causes: the same search
+succeeds a moment later on the shard's other copy. A query the cluster refuses (a parse or
+mapping error) is none of these and is never sent again."""
+SHARD_RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+
+
+class ShardRetryTransport(Transport):
+    """Sends a search again when its answer (HTTP 200) says that some shards failed for a
+    transient reason (TRANSIENT_SHARD_FAILURES), `max_retries` times at most with a short
+    backoff: on a cluster that loses or restarts a node, a search whose shard copy or search
+    context was on that node would otherwise come back partial. With `max_retries` 0 (one
+    node) nothing is sent again. The last answer is returned as it is, failures and all."""
+
+    def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        result = super().perform_request(method, url, *args, **kwargs)
+        if not url.split("?")[0].endswith(("/_search", "/_msearch")):
+            return result
+        for pause in SHARD_RETRY_BACKOFF_S[: self.max_retries]:
+            if not transient_shard_failure(result):
+                break
+            time.sleep(pause)
+            result = super().perform_request(method, url, *args, **kwargs)
+        return result
+
+
+def transient_shard_failure(result: Any) -> bool:
+    """Whether a `_search` or `_msearch` answer holds a shard failure (or, for `_msearch`, a
+    failed search) of a transient kind."""
+    if not isinstance(result, dict):
+        return False
+    answers = result.get("responses") if "responses" in result else [result]
+    for answer in answers or ():
+        if not isinstance(answer, dict):
+            continue
+        failures = list((answer.get("_shards") or {}).get("failures") or ())
+        if answer.get("error"):
+            failures.append(answer["error"])
+        if any(TRANSIENT_SHARD_FAILURES.intersection(_types(f)) for f in failures):
+            return True
+    return False
+
+
+def _types(value: Any) -> Iterator[str]:
+    """Every error `type` in a failure, its causes and root causes."""
+    if isinstance(value, dict):
+        if isinstance(value.get("type"), str):
+            yield value["type"]
+        for item in value.values():
+            yield from _types(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _types(item)
 
 
 class FastJSONSerializer(JSONSerializer):
@@ -88,9 +157,11 @@ def make_client(
     Retries: with one node the client never retries (a search fails fast; the bulk writer has
     its own retry layer). With several, a request that meets a connection error or a 502, 503
     or 504 is sent again to the next live node, `retries` times at most (default: once per
-    other node, and one more): a node that dies or restarts costs no search. Timeouts are not
-    retried (the node may still be working on it). Everything visearch sends is safe to
-    repeat: searches and reads, bulk writes keyed by sku, alias actions and template puts."""
+    other node, and one more), and so is a search whose answer says shards failed for a
+    transient reason (ShardRetryTransport): a node that dies or restarts costs no search.
+    Timeouts are not retried (the node may still be working on it). Everything visearch sends
+    is safe to repeat: searches and reads, bulk writes keyed by sku, alias actions and
+    template puts."""
     endpoints = parse_urls(url)
     auth = None
     if endpoints.user is not None:
@@ -107,6 +178,7 @@ def make_client(
         ca_certs=ca_certs if endpoints.tls else None,
         ssl_show_warn=verify_certs,
         timeout=Timeout(connect=connect_timeout_s or timeout_s, read=timeout_s),
+        transport_class=ShardRetryTransport,
         max_retries=retries,
         retry_on_status=RETRY_ON_STATUS,
         retry_on_timeout=False,

@@ -1,0 +1,70 @@
+"""The client of a cluster sends a search again when shards failed because a node left or
+restarted (engine/connection.ShardRetryTransport), and only then: a query the cluster refuses
+is not repeated, and a one-node client repeats nothing. The node-failure runs themselves are
+bench/cluster_failover.py (minutes on three nodes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opensearchpy import Transport
+
+from visearch.engine import connection
+from visearch.engine.connection import make_client, transient_shard_failure
+
+OK = {"_shards": {"total": 3, "successful": 3, "failed": 0}, "hits": {"hits": []}}
+
+
+def _partial(kind: str) -> dict[str, Any]:
+    failure = {"shard": 1, "index": "p-v1", "reason": {"type": kind, "reason": "..."}}
+    return {"_shards": {"total": 3, "successful": 2, "failed": 1, "failures": [failure]}}
+
+
+def test_transient_failures_are_told_from_refused_queries() -> None:
+    assert not transient_shard_failure(OK)
+    assert transient_shard_failure(_partial("node_disconnected_exception"))
+    assert transient_shard_failure(_partial("search_context_missing_exception"))
+    assert not transient_shard_failure(_partial("query_shard_exception"))
+    nested = {"type": "search_phase_execution_exception",
+              "caused_by": {"type": "node_not_connected_exception"}}  # fmt: skip
+    assert transient_shard_failure({"responses": [OK, {"error": nested, "status": 500}]})
+    assert not transient_shard_failure({"responses": [OK, _partial("parsing_exception")]})
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[str]]:
+    """(what the cluster answers, in turn; the URL of every request the client sends)."""
+    queue: list[Any] = []
+    sent: list[str] = []
+
+    def perform(self: Transport, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(url)
+        return queue.pop(0)
+
+    monkeypatch.setattr(Transport, "perform_request", perform)
+    monkeypatch.setattr(connection, "SHARD_RETRY_BACKOFF_S", (0, 0, 0, 0))
+    return queue, sent
+
+
+def test_a_cluster_client_searches_again_after_a_node_left(cluster: tuple) -> None:
+    answers, sent = cluster
+    client = make_client("http://127.0.0.1:9320,http://127.0.0.1:9321,http://127.0.0.1:9322")
+    answers += [_partial("node_disconnected_exception"), OK]
+    assert client.search(index="p", body={}) == OK
+    assert len(sent) == 2
+    refused = _partial("query_shard_exception")
+    answers.append(refused)
+    assert client.search(index="p", body={}) == refused  # the Searcher reports it
+    assert len(sent) == 3
+    answers += [_partial("node_disconnected_exception")] * 4
+    assert transient_shard_failure(client.search(index="p", body={}))  # gives up after 3
+    assert len(sent) == 7
+
+
+def test_a_one_node_client_repeats_nothing(cluster: tuple) -> None:
+    answers, sent = cluster
+    partial = _partial("node_disconnected_exception")
+    answers.append(partial)
+    assert make_client("http://127.0.0.1:9200").search(index="p", body={}) == partial
+    assert len(sent) == 1
