@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from visearch.commands.ingest import ingest_command
-from visearch.commands.node import opensearch_group
+from visearch.commands.node import elasticsearch_group, opensearch_group
 from visearch.commands.quality import eval_command, tune_command
 from visearch.commands.search import search_command
 from visearch.commands.serve import serve_command
@@ -20,6 +20,7 @@ def main() -> None:
 
 for command in (
     opensearch_group,
+    elasticsearch_group,
     ingest_command,
     serve_command,
     search_command,

@@ -1,5 +1,6 @@
-"""`visearch opensearch up | down | status`: the local node or cluster, with its settings read
-here."""
+"""`visearch opensearch up | down | status`: the local node or cluster, and `visearch
+elasticsearch up | down | status`: a local Elasticsearch node from the same code, with their
+settings read here."""
 
 from __future__ import annotations
 
@@ -13,22 +14,32 @@ from urllib.parse import urlsplit
 
 import click
 
-from visearch.commands.options import DEFAULT_INDEX, emit, json_option, opensearch_url_option
+from visearch.commands.options import (
+    DEFAULT_INDEX,
+    elasticsearch_url_option,
+    emit,
+    json_option,
+    opensearch_url_option,
+)
 
 
-def node_for(opensearch_url: str, environ: dict[str, str] | os._Environ) -> Any:
+def node_for(
+    opensearch_url: str, environ: dict[str, str] | os._Environ, engine: str = "opensearch"
+) -> Any:
     """The local node serving `opensearch_url` (the first URL of a list), configured from the
     environment: VISEARCH_NODE_HOME (the cache), OPENSEARCH_JAVA_HOME, VISEARCH_NODE_JDK=system
     (use the machine's Java 21+), JAVA_HOME, VISEARCH_DEBIAN_MIRROR. An https URL is a
-    secured node."""
+    secured node. `engine` is `opensearch` or `elasticsearch` (one cache and JDK for both)."""
+    from visearch.scripts.node_engines import ENGINES
     from visearch.scripts.node_jdk import DEFAULT_MIRROR
-    from visearch.scripts.opensearch_node import JavaChoice, LocalNode, default_home
+    from visearch.scripts.opensearch_node import JavaChoice, LocalNode, NodeError, default_home
 
     parts = urlsplit(opensearch_url.split(",")[0].strip())
+    setting = "ELASTICSEARCH_URL" if engine == "elasticsearch" else "OPENSEARCH_URL"
     if parts.hostname not in ("127.0.0.1", "localhost") or parts.scheme not in ("http", "https"):
         raise click.ClickException(
-            f"OPENSEARCH_URL points at {opensearch_url}, another cluster: the local node only "
-            "serves http(s)://127.0.0.1:<port>. Unset OPENSEARCH_URL to use the local node."
+            f"{setting} points at {opensearch_url}, another cluster: the local node only "
+            f"serves http(s)://127.0.0.1:<port>. Unset {setting} to use the local node."
         )
     machine = [environ.get("JAVA_HOME")]
     if java := shutil.which("java", path=environ.get("PATH")):
@@ -41,9 +52,16 @@ def node_for(opensearch_url: str, environ: dict[str, str] | os._Environ) -> Any:
         debian_mirror=environ.get("VISEARCH_DEBIAN_MIRROR") or DEFAULT_MIRROR,
     )
     home = default_home(environ.get("VISEARCH_NODE_HOME"), environ.get("XDG_CACHE_HOME"))
-    return LocalNode(
-        home=home, port=parts.port or 9200, java=java_choice, secure=parts.scheme == "https"
-    )
+    try:
+        return LocalNode(
+            home=home,
+            port=parts.port or 9200,
+            java=java_choice,
+            secure=parts.scheme == "https",
+            engine=ENGINES[engine],
+        )
+    except NodeError as error:
+        raise click.ClickException(f"{error}: use an http:// URL") from error
 
 
 def cluster_for(
@@ -66,13 +84,13 @@ def cluster_for(
     return LocalCluster.of(replace(first, secure=secure, heap=heap), size)
 
 
-def _render_status(data: dict[str, Any]) -> str:
+def _render_status(data: dict[str, Any], title: str = "OpenSearch") -> str:
     if not data.get("running"):
-        return f"OpenSearch is not running at {data.get('url') or ', '.join(data['urls'])}"
+        return f"{title} is not running at {data.get('url') or ', '.join(data['urls'])}"
     plugins = ", ".join(data.get("plugins") or []) or "none"
     if "nodes" not in data:
         line = (
-            f"OpenSearch {data['status']} at {data['url']} "
+            f"{title} {data['status']} at {data['url']} "
             f"(pid {data['pid']}; JVM {data.get('jvm')}; plugins: {plugins})"
         )
         return line + _render_security(data)
@@ -220,5 +238,80 @@ def opensearch_status(opensearch_url: str, as_json: bool) -> None:
     else:
         data = opensearch_cluster.status(cluster)
     emit(_with_security(data, cluster), as_json, _render_status)
+    if not data["running"]:
+        sys.exit(1)
+
+
+def _render_elasticsearch(data: dict[str, Any]) -> str:
+    return _render_status(data, "Elasticsearch")
+
+
+@click.group("elasticsearch", short_help="A local Elasticsearch node: up, down, status.")
+def elasticsearch_group() -> None:
+    """Run a local Elasticsearch node (no Docker needed): one node on loopback, plain HTTP,
+    assembled from Maven Central like the OpenSearch one, in the same cache and on the same
+    JDK 21. Search and ingest reach it with OPENSEARCH_URL=<its URL>: the engine is detected.
+
+    \b
+    Example:
+      visearch elasticsearch up && visearch elasticsearch status --json
+    """
+
+
+@elasticsearch_group.command("up", short_help="Provision and start the local node.")
+@elasticsearch_url_option
+@click.option("--heap", default="1g", show_default=True, help="The node's heap.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for yellow.")
+@json_option("the status")
+def elasticsearch_up(elasticsearch_url: str, heap: str, timeout: float, as_json: bool) -> None:
+    """Provision (first time: from Maven Central into a cache) and start the node; idempotent.
+
+    \b
+    Example:
+      visearch elasticsearch up
+    """
+    from visearch.scripts import opensearch_node
+    from visearch.scripts.opensearch_node import JavaNotFoundError, NodeError
+
+    node = replace(node_for(elasticsearch_url, os.environ, "elasticsearch"), heap=heap)
+    try:
+        data = opensearch_node.up(node, dict(os.environ), timeout)
+    except JavaNotFoundError as error:
+        hint = "set OPENSEARCH_JAVA_HOME to a JDK 21+ (or JAVA_HOME with VISEARCH_NODE_JDK=system)"
+        raise click.ClickException(f"{error}; {hint}") from error
+    except NodeError as error:
+        raise click.ClickException(str(error)) from error
+    emit(data, as_json, _render_elasticsearch)
+
+
+@elasticsearch_group.command("down", short_help="Stop the local node.")
+@elasticsearch_url_option
+def elasticsearch_down(elasticsearch_url: str) -> None:
+    """Stop the local Elasticsearch node (its data stays cached).
+
+    \b
+    Example:
+      visearch elasticsearch down
+    """
+    from visearch.scripts import opensearch_node
+
+    stopped = opensearch_node.down(node_for(elasticsearch_url, os.environ, "elasticsearch"))
+    click.echo("stopped" if stopped else "not running")
+
+
+@elasticsearch_group.command("status", short_help="Is it up? Health, JVM, plugins.")
+@elasticsearch_url_option
+@json_option("the status")
+def elasticsearch_status(elasticsearch_url: str, as_json: bool) -> None:
+    """Say whether the local Elasticsearch node answers; exit 1 when down.
+
+    \b
+    Example:
+      visearch elasticsearch status --json
+    """
+    from visearch.scripts import opensearch_node
+
+    data = opensearch_node.status(node_for(elasticsearch_url, os.environ, "elasticsearch"))
+    emit(data, as_json, _render_elasticsearch)
     if not data["running"]:
         sys.exit(1)

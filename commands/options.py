@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 DEFAULT_URL = "http://127.0.0.1:9200"
+DEFAULT_ELASTICSEARCH_URL = "http://127.0.0.1:9250"  # the local Elasticsearch node's port
 DEFAULT_INDEX = "products"
 DEFAULT_ENCODER = "clip:clip-ViT-B-32"
 DEFAULT_RUNTIME = "torch"
@@ -124,6 +125,18 @@ def opensearch_url_option(command: Command) -> Command:
         show_default=True,
         help="OpenSearch to talk to; a cluster's node URLs comma-separated; user:password@ for "
         "basic auth (else OPENSEARCH_USER / OPENSEARCH_PASSWORD) [env OPENSEARCH_URL].",
+    )(command)
+
+
+def elasticsearch_url_option(command: Command) -> Command:
+    """Where the local Elasticsearch node listens (`visearch elasticsearch up`); the other
+    commands reach it through --opensearch-url, which serves either engine."""
+    return click.option(
+        "--elasticsearch-url",
+        envvar="ELASTICSEARCH_URL",
+        default=DEFAULT_ELASTICSEARCH_URL,
+        show_default=True,
+        help="The local Elasticsearch node's URL (loopback) [env ELASTICSEARCH_URL].",
     )(command)
 
 

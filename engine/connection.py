@@ -146,8 +146,11 @@ def make_client(
     user: str | None = None,
     password: str | None = None,
     retries: int | None = None,
-) -> OpenSearch:
-    """A client for `url`: one node, or every node of a cluster as a comma-separated list.
+    engine: str = "opensearch",
+) -> Any:
+    """A client for `url`: one node, or every node of a cluster as a comma-separated list;
+    opensearch-py's for OpenSearch, the official `elasticsearch` client when `engine` is
+    `elasticsearch` (engine/dialect.py detects which one a cluster is).
 
     `timeout_s` bounds each request's read, `connect_timeout_s` (default the same) the
     connection. Credentials: user:password in the URL, else `user`/`password` (basic auth).
@@ -170,6 +173,8 @@ def make_client(
         auth = (user, password or "")
     if retries is None:
         retries = len(endpoints.hosts) if len(endpoints.hosts) > 1 else 0
+    if engine == "elasticsearch":
+        return _elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
     return OpenSearch(
         hosts=list(endpoints.hosts),
         http_auth=auth,
@@ -185,6 +190,34 @@ def make_client(
         serializer=FastJSONSerializer(),
         # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
         # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
+        http_compress=False,
+    )
+
+
+def _elasticsearch_client(
+    endpoints: Endpoints,
+    auth: tuple[str, str] | None,
+    timeout_s: float,
+    verify_certs: bool,
+    ca_certs: str | None,
+    retries: int,
+) -> Any:
+    """The official client with the same timeouts, retries and TLS choices as OpenSearch's.
+    It has no shard-failure retry (ShardRetryTransport) yet: a partial answer comes back."""
+    from elasticsearch import Elasticsearch
+
+    scheme = "https" if endpoints.tls else "http"
+    hosts = [f"{scheme}://{h['host']}:{h['port']}{h['url_prefix']}" for h in endpoints.hosts]
+    return Elasticsearch(
+        hosts=hosts,
+        basic_auth=auth,
+        verify_certs=verify_certs,
+        ca_certs=ca_certs if endpoints.tls else None,
+        ssl_show_warn=verify_certs,
+        request_timeout=timeout_s,
+        max_retries=retries,
+        retry_on_status=RETRY_ON_STATUS,
+        retry_on_timeout=False,
         http_compress=False,
     )
 

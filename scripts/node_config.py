@@ -58,9 +58,12 @@ def write_config(node: LocalNode) -> None:
     jvm_options = jvm_options.replace("file=logs/", f"file={node.logs}/")
     jvm_options = jvm_options.replace("ErrorFile=logs/", f"ErrorFile={node.logs}/")
     jvm_options = jvm_options.replace("HeapDumpPath=data", f"HeapDumpPath={node.data}")
+    # Elasticsearch names its GC log and error file without a folder (relative to the cwd).
+    jvm_options = jvm_options.replace("file=gc.log", f"file={node.logs}/gc.log")
+    jvm_options = jvm_options.replace("ErrorFile=hs_err", f"ErrorFile={node.logs}/hs_err")
     (node.config / "jvm.options").write_text(jvm_options)
     (node.config / "jvm.options.d").mkdir(exist_ok=True)
-    (node.config / "opensearch.yml").write_text(settings_text(node))
+    (node.config / node.engine.config_file).write_text(settings_text(node))
     if node.secure:
         from visearch.scripts.node_security import install_security_config
 
@@ -68,7 +71,7 @@ def write_config(node: LocalNode) -> None:
 
 
 def settings_text(node: LocalNode) -> str:
-    """The node's opensearch.yml."""
+    """The node's opensearch.yml (or elasticsearch.yml: the same keys, plus its engine's)."""
     text = COMMON.format(
         cluster=node.cluster_name,
         name=node.node_name,
@@ -83,6 +86,7 @@ def settings_text(node: LocalNode) -> str:
         text += CLUSTER.format(seeds=seeds, names=names)
     else:
         text += SINGLE
+    text += node.engine.settings
     if node.secure:
         from visearch.scripts.node_security import ADMIN_DN, NODE_DN
 

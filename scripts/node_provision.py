@@ -36,14 +36,16 @@ class Distribution:
     for another server version is told it is built for this one."""
     pom: Path
     suffix: str = ""
+    product: str = "opensearch"
+    """The server zip's name and top folder: `opensearch` or `elasticsearch`."""
 
     @property
     def folder(self) -> str:
-        return f"opensearch-{self.version}{self.suffix}"
+        return f"{self.product}-{self.version}{self.suffix}"
 
     @property
     def server_zip(self) -> str:
-        return f"opensearch-{self.version}.zip"
+        return f"{self.product}-{self.version}.zip"
 
     @property
     def files(self) -> list[str]:
@@ -76,7 +78,7 @@ def provision(home: Path, dist: Distribution) -> Path:
     try:
         with zipfile.ZipFile(downloads / dist.server_zip) as dist_zip:
             dist_zip.extractall(staging)
-        unpacked = staging / f"opensearch-{dist.version}"
+        unpacked = staging / f"{dist.product}-{dist.version}"
         for folder, name in dist.plugins:
             _unpack_plugin(unpacked, folder, downloads / name, dist.version)
         for script in (unpacked / "bin").iterdir():
@@ -114,7 +116,7 @@ def download(target: Path, dist: Distribution) -> None:
     if all((target / name).exists() for name in dist.files):
         return
     if shutil.which("mvn") is None:
-        raise NodeError("Maven (mvn) is needed to fetch OpenSearch from Maven Central")
+        raise NodeError(f"Maven (mvn) is needed to fetch {dist.product} from Maven Central")
     target.mkdir(parents=True, exist_ok=True)
     command = [
         "mvn", "-q", "-B", "-f", str(dist.pom),
@@ -125,6 +127,6 @@ def download(target: Path, dist: Distribution) -> None:
     missing = [name for name in dist.files if not (target / name).exists()]
     if result.returncode != 0 or missing:
         raise NodeError(
-            f"fetching OpenSearch from Maven Central failed (missing {missing}):\n"
+            f"fetching {dist.product} from Maven Central failed (missing {missing}):\n"
             + (result.stdout + result.stderr)[-2000:]
         )

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from visearch.scripts.node_config import write_config
+from visearch.scripts.node_engines import OPENSEARCH, NodeEngine
 from visearch.scripts.node_jdk import DEFAULT_MIRROR, JdkError, node_jdk
-from visearch.scripts.node_provision import PLAIN, SECURE, Distribution, NodeError, provision
+from visearch.scripts.node_provision import PLAIN, Distribution, NodeError, provision
 
 OPENSEARCH_VERSION = PLAIN.version
 KNN_VERSION = "3.5.0.0"
 JAVA_MAJOR = 21  # OpenSearch 3 needs 21+
-RUN_AS_USER = "opensearch"  # OpenSearch refuses to run as root
+RUN_AS_USER = "opensearch"  # neither engine runs as root; both run as this cache's owner
 TRANSPORT_OFFSET = 100  # a node's transport port is its HTTP port + 100
 
 
@@ -56,7 +57,8 @@ class LocalNode:
     """Where the node lives and how it listens; `home` is a cache outside the work tree.
 
     `members` are the HTTP ports of every node of its cluster (empty: a single node);
-    `secure` adds the security plugin, TLS on HTTP and transport, and users."""
+    `secure` adds the security plugin, TLS on HTTP and transport, and users; `engine` is
+    OpenSearch or Elasticsearch (scripts/node_engines.py), from one cache and one JDK."""
 
     home: Path
     port: int = 9200
@@ -64,10 +66,17 @@ class LocalNode:
     java: JavaChoice = field(default_factory=JavaChoice)
     members: tuple[int, ...] = ()
     secure: bool = False
+    engine: NodeEngine = OPENSEARCH
+
+    def __post_init__(self) -> None:
+        if self.secure and self.engine.secure_distribution is None:
+            raise NodeError(f"a secured local {self.engine.title} node is not provided")
 
     @property
     def distribution(self) -> Distribution:
-        return SECURE if self.secure else PLAIN
+        if self.secure and self.engine.secure_distribution is not None:
+            return self.engine.secure_distribution
+        return self.engine.distribution
 
     @property
     def dist(self) -> Path:
@@ -85,6 +94,8 @@ class LocalNode:
             parts.append(f"cluster{self.members[0]}")
         if self.secure:
             parts.append("secure")
+        if self.engine.folder_suffix:
+            parts.append(self.engine.folder_suffix)
         return "-".join(parts)
 
     @property
@@ -101,7 +112,7 @@ class LocalNode:
 
     @property
     def pid_file(self) -> Path:
-        return self.home / f"opensearch-{self.tag}.pid"
+        return self.home / f"{self.engine.name}-{self.tag}.pid"
 
     @property
     def transport_port(self) -> int:
@@ -187,19 +198,20 @@ def start(node: LocalNode, environ: Mapping[str, str]) -> None:
     """Provision, write the config and start the node process; do not wait for it."""
     provision(node.home, node.distribution)
     write_config(node)
-    env = {
-        **environ,
-        "OPENSEARCH_PATH_CONF": str(node.config),
-        "OPENSEARCH_JAVA_OPTS": f"-Xms{node.heap} -Xmx{node.heap}",
-        "OPENSEARCH_JAVA_HOME": java_home(node),
+    conf, java_opts, java = node.engine.env_names()
+    node_env = {
+        conf: str(node.config),
+        java_opts: f"-Xms{node.heap} -Xmx{node.heap}",
+        java: java_home(node),
     }
+    env = {**environ, **node_env}
     env.pop("JAVA_TOOL_OPTIONS", None)
-    command = [str(node.dist / "bin" / "opensearch"), "-p", str(node.pid_file)]
+    command = [str(node.dist / node.engine.launcher), "-p", str(node.pid_file)]
     if os.geteuid() == 0:
         _ensure_run_user()
         for path in (node.home, node.data, node.logs, node.config, *node.config.rglob("*")):
             shutil.chown(path, RUN_AS_USER, RUN_AS_USER)  # the node reads its own keys
-        env_args = [f"{key}={env[key]}" for key in _NODE_ENV]
+        env_args = [f"{key}={value}" for key, value in node_env.items()]
         command = ["runuser", "-u", RUN_AS_USER, "--", "env", *env_args, *command]
     node.pid_file.unlink(missing_ok=True)
     # Its own session, so the node outlives this process (a test run, a shell) until `down`.
@@ -245,9 +257,6 @@ def kill(node: LocalNode) -> bool:
     return True
 
 
-_NODE_ENV = ("OPENSEARCH_PATH_CONF", "OPENSEARCH_JAVA_OPTS", "OPENSEARCH_JAVA_HOME")
-
-
 def java_home(node: LocalNode) -> str:
     """The distribution bundles no JDK; see `JavaChoice` for the order the node looks in."""
     choice = node.java
@@ -263,8 +272,8 @@ def java_home(node: LocalNode) -> str:
         if (_java_major(home) or 0) >= JAVA_MAJOR:
             return str(home)
     raise JavaNotFoundError(
-        f"OpenSearch {OPENSEARCH_VERSION} needs Java {JAVA_MAJOR}+ ({problem}), and the machine's "
-        f"Java is older or missing: point the node at a JDK {JAVA_MAJOR}+"
+        f"{node.engine.title} {node.distribution.version} needs Java {JAVA_MAJOR}+ ({problem}), "
+        f"and the machine's Java is older or missing: point the node at a JDK {JAVA_MAJOR}+"
     )
 
 
@@ -299,7 +308,7 @@ def wait_for_health(node: LocalNode, timeout_s: float, nodes: int) -> dict[str, 
     while time.monotonic() < deadline:
         pid = read_pid(node)
         if (pid is not None and not alive(pid)) or "uncaught exception" in log_tail(node):
-            raise NodeError(f"OpenSearch exited while starting.\n{log_tail(node)}")
+            raise NodeError(f"{node.engine.title} exited while starting.\n{log_tail(node)}")
         try:
             health = get_json(node, f"/_cluster/health?{query}", timeout=5)
             if health.get("status") in ("yellow", "green") and health["number_of_nodes"] >= nodes:
@@ -307,7 +316,8 @@ def wait_for_health(node: LocalNode, timeout_s: float, nodes: int) -> dict[str, 
         except (OSError, urllib.error.URLError, ValueError):
             pass
         time.sleep(1)
-    raise NodeError(f"OpenSearch did not reach yellow within {timeout_s:.0f}s.\n{log_tail(node)}")
+    title = node.engine.title
+    raise NodeError(f"{title} did not reach yellow within {timeout_s:.0f}s.\n{log_tail(node)}")
 
 
 def log_tail(node: LocalNode, lines: int = 40) -> str:

@@ -70,6 +70,46 @@ def opensearch_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def elasticsearch_url() -> Iterator[str]:
+    """The URL of a live Elasticsearch 9: ELASTICSEARCH_URL, else the project's local node
+    (`visearch elasticsearch up`, port VISEARCH_TEST_ES_PORT, default 9250), started here and
+    stopped at the end if this run started it. Skipped only when Maven Central cannot
+    provide the distribution (no network to it); any other failure to start fails."""
+    if url := os.environ.get("ELASTICSEARCH_URL"):
+        yield url
+        return
+    from visearch.commands.node import node_for
+    from visearch.scripts.opensearch_node import NodeError, down, status, up
+
+    port = int(os.environ.get("VISEARCH_TEST_ES_PORT", 9250))
+    node = node_for(f"http://127.0.0.1:{port}", os.environ, "elasticsearch")
+    started_here = not status(node)["running"]
+    try:
+        up(node, dict(os.environ))
+    except NodeError as error:
+        if "from Maven Central" in str(error):
+            pytest.skip(f"Elasticsearch could not be fetched from Maven Central: {error}")
+        raise
+    yield node.url
+    if started_here and not os.environ.get("VISEARCH_KEEP_NODE"):
+        down(node)
+
+
+@pytest.fixture(scope="session")
+def es_client(elasticsearch_url: str):  # noqa: ANN201
+    """The official Elasticsearch client for the test node; the run's indices go at the end."""
+    from visearch.engine.connection import make_client
+
+    client = make_client(elasticsearch_url, engine="elasticsearch")
+    yield client
+    # Elasticsearch deletes indices by name only (action.destructive_requires_name).
+    names = list(client.indices.get(index=f"{RUN_PREFIX}-*", expand_wildcards="all"))
+    if names:
+        client.indices.delete(index=",".join(names))
+    client.options(ignore_status=404).indices.delete_index_template(name=f"{RUN_PREFIX}-*")
+
+
+@pytest.fixture(scope="session")
 def os_client(opensearch_url: str):  # noqa: ANN201
     from visearch.commands.options import env_credentials
     from visearch.engine.connection import make_client

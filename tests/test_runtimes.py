@@ -89,6 +89,63 @@ def test_runtime_parsing() -> None:
             Runtime.parse(bad)
 
 
+@pytest.mark.parametrize("command", ["ingest", "search", "serve", "eval", "tune"])
+def test_every_model_command_takes_the_runtime(command: str, tmp_path: Path) -> None:
+    """ingest, search, serve, eval and tune share the runtime options, flag and environment
+    alike, and a bad runtime is a usage error before anything is loaded."""
+    from click.testing import CliRunner
+
+    from visearch import cli
+
+    runner = CliRunner()
+    shown = runner.invoke(cli.main, [command, "--help"], terminal_width=200).output
+    for option in ("--runtime", "VISEARCH_RUNTIME", "--calibration", "--quality-set"):
+        assert option in shown
+    listed = tmp_path / "list.csv"
+    listed.write_text("image\n")
+    args = [command, str(listed)] if command in ("ingest", "eval", "tune") else [command]
+    bad = runner.invoke(cli.main, args, env={"VISEARCH_RUNTIME": "tensorrt"})
+    assert bad.exit_code == 2 and "unknown runtime 'tensorrt'" in bad.output
+
+
+def test_commands_load_the_encoder_on_their_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one loader every command uses hands the configured runtime, with its calibration
+    photos and labelled set, to `load_encoder`."""
+    import visearch.vectors
+    from visearch.commands.options import Settings
+
+    calls = []
+    monkeypatch.setattr(visearch.vectors, "load_encoder", lambda spec, **kw: calls.append(kw))
+    settings = Settings(runtime="openvino:1", calibration=tmp_path, quality_set=GROCERY)
+    settings.encoder_loader(batch_size=8)(f"{EFFNET}@int8")
+    [given] = calls
+    assert given["runtime"] == Runtime("openvino", 1, calibration=tmp_path, quality=GROCERY)
+    assert given["batch_size"] == 8
+
+
+def test_benchmarks_compare_runtimes_side_by_side() -> None:
+    """`--runtimes torch,auto@auto` is torch fp32 against the fastest precision that passes the
+    gate, each on the alias that holds its precision."""
+    import argparse
+
+    from bench.runtime_args import add_runtime_args, alias_for, runtime_sides
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--encoder", default=EFFNET)
+    add_runtime_args(parser)
+    sides = runtime_sides(parser.parse_args(["--runtimes", "torch, openvino:1@int8"]))
+    assert [(s.encoder, str(s.runtime), s.slug) for s in sides] == [
+        (EFFNET, "torch", "torch"),
+        (f"{EFFNET}@int8", "openvino:1", "openvino-1-int8"),
+    ]
+    [alone] = runtime_sides(parser.parse_args(["--runtime", "onnx"]))
+    assert (alone.encoder, alone.runtime.engine) == (EFFNET, "onnx")
+    assert alias_for("bench-fashion", EFFNET) == "bench-fashion"
+    assert alias_for("bench-fashion", f"{EFFNET}@int8") == "bench-fashion-int8"
+
+
 def test_names_say_the_precision_where_vectors_differ() -> None:
     assert encoder_name(EFFNET) == encoder_name(f"{EFFNET}@fp32") == EFFNET
     assert encoder_name(f"{EFFNET}@int8") == f"{EFFNET}@int8"
