@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from opensearchpy import OpenSearch, Transport
+from opensearchpy import OpenSearch, Transport, TransportError
 from opensearchpy.serializer import JSONSerializer
 from urllib3 import Timeout
+
+from visearch.engine.dialect import NODES_INFO_FILTER, Dialect, detect
 
 RETRY_ON_STATUS = (502, 503, 504)
 TRANSIENT_SHARD_FAILURES = frozenset(
@@ -37,22 +39,28 @@ SHARD_RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 
 
 class ShardRetryTransport(Transport):
-    """Sends a search again when its answer (HTTP 200) says that some shards failed for a
-    transient reason (TRANSIENT_SHARD_FAILURES), `max_retries` times at most with a short
-    backoff: on a cluster that loses or restarts a node, a search whose shard copy or search
-    context was on that node would otherwise come back partial. With `max_retries` 0 (one
-    node) nothing is sent again. The last answer is returned as it is, failures and all."""
+    """Sends a search again, `max_retries` times at most after a short pause, when its answer
+    says that some shards failed for a transient reason (TRANSIENT_SHARD_FAILURES) or when it
+    fails with a 5xx on every node the client tried: on a cluster that loses or restarts a
+    node, a search whose shard copy or search context was on that node would otherwise come
+    back partial or failed. With `max_retries` 0 (one node) nothing is sent again. The last
+    answer, or error, is returned as it is."""
 
     def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        result = super().perform_request(method, url, *args, **kwargs)
         if not url.split("?")[0].endswith(("/_search", "/_msearch")):
-            return result
-        for pause in SHARD_RETRY_BACKOFF_S[: self.max_retries]:
-            if not transient_shard_failure(result):
-                break
-            time.sleep(pause)
-            result = super().perform_request(method, url, *args, **kwargs)
-        return result
+            return super().perform_request(method, url, *args, **kwargs)
+        pauses = list(SHARD_RETRY_BACKOFF_S[: self.max_retries])
+        while True:
+            try:
+                result = super().perform_request(method, url, *args, **kwargs)
+            except TransportError as error:
+                server_side = isinstance(error.status_code, int) and error.status_code >= 500
+                if not (pauses and server_side):
+                    raise
+            else:
+                if not (pauses and transient_shard_failure(result)):
+                    return result
+            time.sleep(pauses.pop(0))
 
 
 def transient_shard_failure(result: Any) -> bool:
@@ -66,6 +74,8 @@ def transient_shard_failure(result: Any) -> bool:
             continue
         failures = list((answer.get("_shards") or {}).get("failures") or ())
         if answer.get("error"):
+            if int(answer.get("status") or 0) >= 500:  # one failed search of an _msearch
+                return True
             failures.append(answer["error"])
         if any(TRANSIENT_SHARD_FAILURES.intersection(_types(f)) for f in failures):
             return True
@@ -148,9 +158,11 @@ def make_client(
     retries: int | None = None,
     engine: str = "opensearch",
 ) -> Any:
-    """A client for `url`: one node, or every node of a cluster as a comma-separated list;
-    opensearch-py's for OpenSearch, the official `elasticsearch` client when `engine` is
-    `elasticsearch` (engine/dialect.py detects which one a cluster is).
+    """A client for `url`: one node, or every node of a cluster as a comma-separated list.
+
+    `engine`: `opensearch` (opensearch-py), `elasticsearch` (the official client behind the
+    same calls, engine/elastic.py), or `auto`: asks the cluster which it is (one `_nodes`
+    call; an OpenSearch client when the cluster does not answer it).
 
     `timeout_s` bounds each request's read, `connect_timeout_s` (default the same) the
     connection. Credentials: user:password in the URL, else `user`/`password` (basic auth).
@@ -161,7 +173,8 @@ def make_client(
     its own retry layer). With several, a request that meets a connection error or a 502, 503
     or 504 is sent again to the next live node, `retries` times at most (default: once per
     other node, and one more), and so is a search whose answer says shards failed for a
-    transient reason (ShardRetryTransport): a node that dies or restarts costs no search.
+    transient reason, or that failed with a 5xx everywhere (ShardRetryTransport, after a
+    pause): a node that dies or restarts costs no search.
     Timeouts are not retried (the node may still be working on it). Everything visearch sends
     is safe to repeat: searches and reads, bulk writes keyed by sku, alias actions and
     template puts."""
@@ -175,7 +188,7 @@ def make_client(
         retries = len(endpoints.hosts) if len(endpoints.hosts) > 1 else 0
     if engine == "elasticsearch":
         return _elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
-    return OpenSearch(
+    client = OpenSearch(
         hosts=list(endpoints.hosts),
         http_auth=auth,
         use_ssl=endpoints.tls,
@@ -192,6 +205,21 @@ def make_client(
         # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
         http_compress=False,
     )
+    if engine == "auto" and detect_dialect(client, min(timeout_s, 5.0)).elasticsearch:
+        return _elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
+    return client
+
+
+def detect_dialect(client: Any, timeout_s: float = 5.0) -> Dialect:
+    """Which engine (and which optional modules) the cluster behind `client` runs; OpenSearch
+    when it does not say (unreachable, or a user without the right to ask)."""
+    try:
+        info = client.nodes.info(
+            node_id="_local", filter_path=NODES_INFO_FILTER, request_timeout=timeout_s
+        )
+    except Exception:  # noqa: BLE001 - the real calls report what is wrong
+        return Dialect()
+    return detect(info)
 
 
 def _elasticsearch_client(
@@ -202,13 +230,16 @@ def _elasticsearch_client(
     ca_certs: str | None,
     retries: int,
 ) -> Any:
-    """The official client with the same timeouts, retries and TLS choices as OpenSearch's.
-    It has no shard-failure retry (ShardRetryTransport) yet: a partial answer comes back."""
+    """The official client with the same timeouts, retries and TLS choices as OpenSearch's,
+    behind opensearch-py's calls (engine/elastic.py) with the cluster's dialect. It has no
+    shard-failure retry (ShardRetryTransport) yet: a partial answer comes back as it is."""
     from elasticsearch import Elasticsearch
+
+    from visearch.engine.elastic import ElasticsearchClient
 
     scheme = "https" if endpoints.tls else "http"
     hosts = [f"{scheme}://{h['host']}:{h['port']}{h['url_prefix']}" for h in endpoints.hosts]
-    return Elasticsearch(
+    raw = Elasticsearch(
         hosts=hosts,
         basic_auth=auth,
         verify_certs=verify_certs,
@@ -220,6 +251,8 @@ def _elasticsearch_client(
         retry_on_timeout=False,
         http_compress=False,
     )
+    dialect = detect(raw.nodes.info(node_id="_local", filter_path=NODES_INFO_FILTER).body)
+    return ElasticsearchClient(raw, dialect, FastJSONSerializer())
 
 
 def access_problem(

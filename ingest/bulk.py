@@ -17,6 +17,9 @@ from typing import Any
 from opensearchpy import helpers
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+UNANSWERED = {"N/A", "TIMEOUT"}
+"""opensearch-py's status for a connection error and for a read timeout: no answer came, so
+the chunk may or may not have been written; sending it again is safe (actions are keyed)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def write_chunk(
             if ok or (op == "delete" and status == 404):  # deleting what is gone is fine
                 report.written += 1
                 pending.pop(key, None)
-            elif status == "N/A" or status in RETRYABLE_STATUS:
+            elif status in UNANSWERED or status in RETRYABLE_STATUS:
                 last_reason[key] = _reason(result)
             else:
                 failure = BulkFailure(key[1], op, _reason(result), (lines or {}).get(key))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout
 
 from visearch.ingest.bulk import BulkConfig, BulkWriter, write_chunk
 
@@ -25,6 +26,9 @@ class FlakyClient:
         if self.bulk_calls in self._fail_calls:
             if self._failure == "connection":
                 raise OSConnectionError("N/A", "connection reset by peer", None)
+            if self._failure == "timeout":  # written, but the answer never came
+                self._client.bulk(*args, **kwargs)
+                raise ConnectionTimeout("TIMEOUT", "Read timed out. (read timeout=60)", None)
             response = self._client.bulk(*args, **kwargs)  # written, but an error for each item
             status = int(self._failure)
             for item in response["items"]:
@@ -46,6 +50,18 @@ def _actions(index: str, n: int) -> list[dict[str, Any]]:
 def test_connection_error_is_retried(os_client, index_name) -> None:
     os_client.indices.create(index=index_name)
     flaky = FlakyClient(os_client, fail_calls={1})
+    report = write_chunk(flaky, _actions(index_name, 10), FAST)
+    assert (report.written, report.failures) == (10, [])
+    assert flaky.bulk_calls == 2
+    os_client.indices.refresh(index=index_name)
+    assert os_client.count(index=index_name)["count"] == 10
+
+
+def test_a_read_timeout_is_retried_without_duplicates(os_client, index_name) -> None:
+    # A node that dies while a replica write is pending can hold a bulk past the read
+    # timeout (bench/cluster_failover.py): the chunk may be written; sending it again is safe.
+    os_client.indices.create(index=index_name)
+    flaky = FlakyClient(os_client, fail_calls={1}, failure="timeout")
     report = write_chunk(flaky, _actions(index_name, 10), FAST)
     assert (report.written, report.failures) == (10, [])
     assert flaky.bulk_calls == 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from opensearchpy import Transport
+from opensearchpy import Transport, TransportError
 
 from visearch.engine import connection
 from visearch.engine.connection import make_client, transient_shard_failure
@@ -40,7 +40,10 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[str]]:
 
     def perform(self: Transport, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         sent.append(url)
-        return queue.pop(0)
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     monkeypatch.setattr(Transport, "perform_request", perform)
     monkeypatch.setattr(connection, "SHARD_RETRY_BACKOFF_S", (0, 0, 0, 0))
@@ -60,6 +63,17 @@ def test_a_cluster_client_searches_again_after_a_node_left(cluster: tuple) -> No
     answers += [_partial("node_disconnected_exception")] * 4
     assert transient_shard_failure(client.search(index="p", body={}))  # gives up after 3
     assert len(sent) == 7
+    failed = {"error": {"type": "search_phase_execution_exception", "reason": ""}}
+    answers += [TransportError(503, "search_phase_execution_exception", failed), OK]
+    assert client.search(index="p", body={}) == OK  # failed on every node, then worked
+    answers.append(TransportError(400, "parsing_exception", {}))
+    with pytest.raises(TransportError):
+        client.search(index="p", body={})
+    assert len(sent) == 10
+    one_failed = {"responses": [OK, {"error": failed["error"], "status": 503}]}
+    answers += [one_failed, {"responses": [OK, OK]}]
+    assert client.msearch(body=[{}, {}, {}, {}]) == {"responses": [OK, OK]}
+    assert sent[-2:] == ["/_msearch", "/_msearch"]
 
 
 def test_a_one_node_client_repeats_nothing(cluster: tuple) -> None:
