@@ -106,7 +106,7 @@ def es_client(elasticsearch_url: str):  # noqa: ANN201
     names = list(client.indices.get(index=f"{RUN_PREFIX}-*", expand_wildcards="all"))
     if names:
         client.indices.delete(index=",".join(names))
-    client.options(ignore_status=404).indices.delete_index_template(name=f"{RUN_PREFIX}-*")
+    client.indices.delete_index_template(name=f"{RUN_PREFIX}-*", ignore=[404])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,137 @@
+"""The official Elasticsearch client, seen through the opensearch-py calls visearch makes.
+
+visearch's library code (plugin/, ingest/, quality/) calls one client surface: opensearch-py's
+keyword forms (`body=`, `ignore=`, `request_timeout=`), its exceptions (`NotFoundError`,
+`ConflictError`, `RequestError`, `ConnectionError`, ...) and its bulk and scan helpers. This
+wrapper gives the `elasticsearch` client that surface, and translates what differs between
+the engines on the wire with the pure functions of engine/dialect.py: search bodies and
+index templates on the way out, mappings on the way back. Answers are plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opensearchpy import exceptions as os_errors
+
+from visearch.engine.dialect import Dialect, index_template, mapping_response, search_body
+
+Hook = Callable[[Dialect, dict[str, Any]], None]
+
+
+def _translate_search(dialect: Dialect, kwargs: dict[str, Any]) -> None:
+    if isinstance(kwargs.get("body"), dict):
+        body = search_body(kwargs["body"], dialect)
+        for key in ("size", "from_"):  # the client wants them in the body when there is one
+            if key in kwargs:
+                body[key.rstrip("_")] = kwargs.pop(key)
+        kwargs["body"] = body
+
+
+def _translate_msearch(dialect: Dialect, kwargs: dict[str, Any]) -> None:
+    lines = kwargs.get("body")
+    if isinstance(lines, list):  # header, body, header, body, ...
+        kwargs["body"] = [search_body(line, dialect) if i % 2 and isinstance(line, dict) else line
+                          for i, line in enumerate(lines)]  # fmt: skip
+
+
+def _translate_template(dialect: Dialect, kwargs: dict[str, Any]) -> None:
+    if isinstance(kwargs.get("body"), dict):
+        kwargs["body"] = index_template(kwargs["body"], dialect)
+
+
+_BEFORE: dict[tuple[str, ...], Hook] = {
+    ("search",): _translate_search,
+    ("msearch",): _translate_msearch,
+    ("indices", "put_index_template"): _translate_template,
+    ("indices", "create"): _translate_template,
+}
+_AFTER: dict[tuple[str, ...], Callable[[Any], Any]] = {
+    ("indices", "get_mapping"): mapping_response,
+}
+_NAMESPACES = frozenset({"indices", "cluster", "nodes", "cat", "snapshot", "tasks", "ingest"})
+
+
+class _Transport:
+    """What opensearch-py's helpers read off `client.transport`: the serializer of bulk
+    lines (the same fast one the OpenSearch client uses)."""
+
+    def __init__(self, serializer: Any) -> None:
+        self.serializer = serializer
+
+
+class ElasticsearchClient:
+    """An `elasticsearch.Elasticsearch` that answers the calls visearch makes of an
+    opensearch-py client; `dialect` says what the cluster has (engine/dialect.py)."""
+
+    def __init__(self, client: Any, dialect: Dialect, serializer: Any) -> None:
+        self.raw = client
+        self.dialect = dialect
+        self.transport = _Transport(serializer)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _NAMESPACES:
+            return _Namespace(self, (name,))
+        return _call(self, (name,))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Namespace:
+    def __init__(self, owner: ElasticsearchClient, path: tuple[str, ...]) -> None:
+        self._owner, self._path = owner, path
+
+    def __getattr__(self, name: str) -> Any:
+        return _call(self._owner, (*self._path, name))
+
+
+def _call(owner: ElasticsearchClient, path: tuple[str, ...]) -> Callable[..., Any]:
+    def call(
+        *args: Any,
+        ignore: int | Sequence[int] | None = None,
+        request_timeout: float | None = None,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs.update({k: v for k, v in (params or {}).items() if not k.startswith("__")})
+        if hook := _BEFORE.get(path):
+            hook(owner.dialect, kwargs)
+        options: dict[str, Any] = {}
+        if ignore is not None:
+            options["ignore_status"] = ignore
+        if request_timeout is not None:
+            options["request_timeout"] = request_timeout
+        target: Any = owner.raw.options(**options) if options else owner.raw
+        for name in path:
+            target = getattr(target, name)
+        try:
+            response = target(*args, **kwargs)
+        except Exception as error:
+            raise opensearch_error(error) from error
+        body = getattr(response, "body", response)
+        after = _AFTER.get(path)
+        return after(body) if after and isinstance(body, dict) else body
+
+    return call
+
+
+def opensearch_error(error: Exception) -> Exception:
+    """The opensearch-py exception visearch's `except` clauses expect for an Elasticsearch
+    client error (the same status, error type and body); anything else as it is."""
+    import elastic_transport
+    from elasticsearch import ApiError
+
+    if isinstance(error, ApiError):
+        body = error.body
+        cause = body.get("error") if isinstance(body, dict) else None
+        kind = cause.get("type") if isinstance(cause, dict) else str(error.message)
+        status = error.meta.status
+        exception = os_errors.HTTP_EXCEPTIONS.get(status, os_errors.TransportError)
+        return exception(status, kind, body)
+    if isinstance(error, elastic_transport.ConnectionTimeout):
+        return os_errors.ConnectionTimeout("TIMEOUT", str(error), error)
+    if isinstance(error, elastic_transport.TransportError):
+        return os_errors.ConnectionError("N/A", str(error), error)
+    return error

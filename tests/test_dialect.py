@@ -1,0 +1,105 @@
+"""The engine dialects as golden dicts: what visearch builds (OpenSearch's form) and what
+Elasticsearch is sent instead. No server, no model."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from visearch.engine.dialect import (
+    Dialect,
+    detect,
+    index_template,
+    mapping_response,
+    search_body,
+)
+from visearch.mappings.install import IndexSpec, template_body
+from visearch.plugin.params import SearchParams
+from visearch.plugin.request import build_request
+from visearch.plugin.schema import IndexSchema
+
+BARE = Dialect("elasticsearch", "9.2.0", frozenset({"x-pack-core", "transport-netty4"}))
+FULL = Dialect("elasticsearch", "9.2.0", frozenset({"analysis-common", "lang-painless"}))
+OPENSEARCH = Dialect()
+VECTOR = [0.5, 0.5, 0.5, 0.5]
+SPEC = IndexSpec(alias="products", encoder="fake-encoder", dim=4, m=24, ef_construction=200)
+
+
+def schema() -> IndexSchema:
+    mapping = {"products-v1": {"mappings": template_body(SPEC)["template"]["mappings"]}}
+    return IndexSchema.from_mapping("products", mapping)
+
+
+def test_the_engine_is_told_by_the_nodes_info() -> None:
+    elastic = {"nodes": {"x": {"version": "9.2.0", "build_flavor": "default",
+                               "modules": [{"name": "apm"}, {"name": "x-pack-core"}]}}}  # fmt: skip
+    assert detect(elastic) == Dialect("elasticsearch", "9.2.0", frozenset({"apm", "x-pack-core"}))
+    assert detect({"nodes": {"y": {"version": "3.5.0", "build_type": "zip"}}}).engine == (
+        "opensearch"
+    )
+    assert detect(None) == OPENSEARCH  # nothing said: the default engine
+    assert not BARE.english and not BARE.painless and FULL.english and FULL.painless
+
+
+def test_a_photo_search_becomes_the_top_level_knn_with_its_filter() -> None:
+    params = SearchParams(image="x.jpg", filters={"category": "Apparel"}, facets=("gender",))
+    (body,) = build_request(params, schema(), np.array(VECTOR)).searches
+    sent = search_body(body, BARE)
+    assert "query" not in sent
+    knn = sent["knn"]
+    assert knn["field"] == "photos.vector" and knn["query_vector"] == VECTOR
+    assert knn["k"] == body["size"] and knn["num_candidates"] == 2 * knn["k"]
+    assert knn["filter"] == body["query"]["nested"]["query"]["knn"]["photos.vector"]["filter"]
+    assert knn["inner_hits"] == {"size": 1, "_source": False}  # the best photo of each hit
+    assert sent["aggs"] == body["aggs"] and sent["docvalue_fields"] == body["docvalue_fields"]
+    assert "script_fields" not in sent  # no painless on the bare node
+    assert search_body(body, FULL)["script_fields"] == body["script_fields"]
+
+
+def test_a_knn_clause_inside_another_query_becomes_the_knn_query() -> None:
+    clause = {"knn": {"photos.vector": {"vector": VECTOR, "k": 10, "filter": {"term": {"a": 1}}}}}
+    body = {"query": {"bool": {"should": [{"nested": {"path": "photos", "query": clause}}]}}}
+    sent = search_body(body, BARE)
+    inner = sent["query"]["bool"]["should"][0]["nested"]["query"]["knn"]
+    assert inner == {"field": "photos.vector", "query_vector": VECTOR, "k": 10,
+                     "num_candidates": 20, "filter": {"term": {"a": 1}}}  # fmt: skip
+
+
+def test_opensearch_bodies_are_sent_as_built() -> None:
+    params = SearchParams(image="x.jpg", keywords="red", facets=("gender",))
+    for body in build_request(params, schema(), np.array(VECTOR)).searches:
+        before = copy.deepcopy(body)
+        assert search_body(body, OPENSEARCH) == before and body == before
+        search_body(body, BARE)
+        assert body == before  # translating never changes what the builder made
+
+
+def test_the_template_uses_dense_vectors_and_what_the_cluster_has() -> None:
+    body = template_body(SPEC)
+    sent = index_template(body, BARE)
+    settings = sent["template"]["settings"]
+    assert not [key for key in settings["index"] if key.startswith("knn")]
+    assert settings["index"]["mapping.exclude_source_vectors"] is False
+    properties = sent["template"]["mappings"]["properties"]
+    dense = {"type": "dense_vector", "dims": 4, "index": True, "similarity": "cosine",
+             "index_options": {"type": "hnsw", "m": 24, "ef_construction": 200}}  # fmt: skip
+    assert properties["photos"]["properties"]["vector"] == dense
+    assert properties["photo_centroid"] == dense
+    # No analysis-common: an `english` of its own, and no asciifolding.
+    assert settings["analysis"]["analyzer"]["english"] == {"type": "standard",
+                                                           "stopwords": "_english_"}  # fmt: skip
+    assert settings["analysis"]["normalizer"]["folded"]["filter"] == ["lowercase"]
+    full = index_template(body, FULL)["template"]["settings"]["analysis"]
+    assert "analyzer" not in full and "asciifolding" in full["normalizer"]["folded"]["filter"]
+    assert index_template(body, OPENSEARCH) == body == template_body(SPEC)
+
+
+def test_mappings_read_back_in_the_opensearch_form() -> None:
+    sent = index_template(template_body(SPEC), BARE)["template"]["mappings"]
+    back = mapping_response({"products-v1": {"mappings": sent}})
+    read = IndexSchema.from_mapping("products", back)
+    assert (read.dim, read.space_type, read.encoder, read.centroid) == (
+        4, "cosinesimil", "fake-encoder", True
+    )  # fmt: skip
+    assert read.keyword_fields == schema().keyword_fields
