@@ -158,11 +158,8 @@ def make_client(
     retries: int | None = None,
     engine: str = "opensearch",
 ) -> Any:
-    """A client for `url`: one node, or every node of a cluster as a comma-separated list.
-
-    `engine`: `opensearch` (opensearch-py), `elasticsearch` (the official client behind the
-    same calls, engine/elastic.py), or `auto`: asks the cluster which it is (one `_nodes`
-    call; an OpenSearch client when the cluster does not answer it).
+    """A client for `url`: one node, or every node of a cluster as a comma-separated list;
+    `engine` opensearch, elasticsearch (engine/elastic.py) or auto (ask the cluster).
 
     `timeout_s` bounds each request's read, `connect_timeout_s` (default the same) the
     connection. Credentials: user:password in the URL, else `user`/`password` (basic auth).
@@ -186,28 +183,29 @@ def make_client(
         auth = (user, password or "")
     if retries is None:
         retries = len(endpoints.hosts) if len(endpoints.hosts) > 1 else 0
-    if engine == "elasticsearch":
-        return _elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
-    client = OpenSearch(
-        hosts=list(endpoints.hosts),
-        http_auth=auth,
-        use_ssl=endpoints.tls,
-        verify_certs=verify_certs,
-        ca_certs=ca_certs if endpoints.tls else None,
-        ssl_show_warn=verify_certs,
-        timeout=Timeout(connect=connect_timeout_s or timeout_s, read=timeout_s),
-        transport_class=ShardRetryTransport,
-        max_retries=retries,
-        retry_on_status=RETRY_ON_STATUS,
-        retry_on_timeout=False,
-        serializer=FastJSONSerializer(),
-        # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
-        # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
-        http_compress=False,
-    )
-    if engine == "auto" and detect_dialect(client, min(timeout_s, 5.0)).elasticsearch:
-        return _elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
-    return client
+    if engine != "elasticsearch":
+        client = OpenSearch(
+            hosts=list(endpoints.hosts),
+            http_auth=auth,
+            use_ssl=endpoints.tls,
+            verify_certs=verify_certs,
+            ca_certs=ca_certs if endpoints.tls else None,
+            ssl_show_warn=verify_certs,
+            timeout=Timeout(connect=connect_timeout_s or timeout_s, read=timeout_s),
+            transport_class=ShardRetryTransport,
+            max_retries=retries,
+            retry_on_status=RETRY_ON_STATUS,
+            retry_on_timeout=False,
+            serializer=FastJSONSerializer(),
+            # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
+            # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
+            http_compress=False,
+        )
+        if engine != "auto" or not detect_dialect(client, min(timeout_s, 5.0)).elasticsearch:
+            return client
+    from visearch.engine.elastic import elasticsearch_client
+
+    return elasticsearch_client(endpoints, auth, timeout_s, verify_certs, ca_certs, retries)
 
 
 def detect_dialect(client: Any, timeout_s: float = 5.0) -> Dialect:
@@ -220,39 +218,6 @@ def detect_dialect(client: Any, timeout_s: float = 5.0) -> Dialect:
     except Exception:  # noqa: BLE001 - the real calls report what is wrong
         return Dialect()
     return detect(info)
-
-
-def _elasticsearch_client(
-    endpoints: Endpoints,
-    auth: tuple[str, str] | None,
-    timeout_s: float,
-    verify_certs: bool,
-    ca_certs: str | None,
-    retries: int,
-) -> Any:
-    """The official client with the same timeouts, retries and TLS choices as OpenSearch's,
-    behind opensearch-py's calls (engine/elastic.py) with the cluster's dialect. It has no
-    shard-failure retry (ShardRetryTransport) yet: a partial answer comes back as it is."""
-    from elasticsearch import Elasticsearch
-
-    from visearch.engine.elastic import ElasticsearchClient
-
-    scheme = "https" if endpoints.tls else "http"
-    hosts = [f"{scheme}://{h['host']}:{h['port']}{h['url_prefix']}" for h in endpoints.hosts]
-    raw = Elasticsearch(
-        hosts=hosts,
-        basic_auth=auth,
-        verify_certs=verify_certs,
-        ca_certs=ca_certs if endpoints.tls else None,
-        ssl_show_warn=verify_certs,
-        request_timeout=timeout_s,
-        max_retries=retries,
-        retry_on_status=RETRY_ON_STATUS,
-        retry_on_timeout=False,
-        http_compress=False,
-    )
-    dialect = detect(raw.nodes.info(node_id="_local", filter_path=NODES_INFO_FILTER).body)
-    return ElasticsearchClient(raw, dialect, FastJSONSerializer())
 
 
 def access_problem(

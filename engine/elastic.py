@@ -15,7 +15,15 @@ from typing import Any
 
 from opensearchpy import exceptions as os_errors
 
-from visearch.engine.dialect import Dialect, index_template, mapping_response, search_body
+from visearch.engine.connection import RETRY_ON_STATUS, Endpoints, FastJSONSerializer
+from visearch.engine.dialect import (
+    NODES_INFO_FILTER,
+    Dialect,
+    detect,
+    index_template,
+    mapping_response,
+    search_body,
+)
 
 Hook = Callable[[Dialect, dict[str, Any]], None]
 
@@ -51,6 +59,37 @@ _AFTER: dict[tuple[str, ...], Callable[[Any], Any]] = {
     ("indices", "get_mapping"): mapping_response,
 }
 _NAMESPACES = frozenset({"indices", "cluster", "nodes", "cat", "snapshot", "tasks", "ingest"})
+
+
+def elasticsearch_client(
+    endpoints: Endpoints,
+    auth: tuple[str, str] | None,
+    timeout_s: float,
+    verify_certs: bool,
+    ca_certs: str | None,
+    retries: int,
+) -> ElasticsearchClient:
+    """The official client with the same timeouts, retries and TLS choices as the OpenSearch
+    one (engine/connection.py), with the cluster's dialect (asked once, here). It has no
+    shard-failure retry (ShardRetryTransport) yet: a partial answer comes back as it is."""
+    from elasticsearch import Elasticsearch
+
+    scheme = "https" if endpoints.tls else "http"
+    hosts = [f"{scheme}://{h['host']}:{h['port']}{h['url_prefix']}" for h in endpoints.hosts]
+    raw = Elasticsearch(
+        hosts=hosts,
+        basic_auth=auth,
+        verify_certs=verify_certs,
+        ca_certs=ca_certs if endpoints.tls else None,
+        ssl_show_warn=verify_certs,
+        request_timeout=timeout_s,
+        max_retries=retries,
+        retry_on_status=RETRY_ON_STATUS,
+        retry_on_timeout=False,
+        http_compress=False,
+    )
+    dialect = detect(raw.nodes.info(node_id="_local", filter_path=NODES_INFO_FILTER).body)
+    return ElasticsearchClient(raw, dialect, FastJSONSerializer())
 
 
 class _Transport:
