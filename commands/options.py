@@ -71,6 +71,7 @@ class Settings:
 
         return make_client(
             self.opensearch_url,
+            engine="auto",  # OpenSearch or Elasticsearch: the cluster says which
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
             ca_certs=str(self.ca_certs) if self.ca_certs else None,
