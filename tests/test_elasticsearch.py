@@ -93,6 +93,16 @@ def test_filters_go_inside_the_knn_and_facets_count_the_pool(
     assert counts == dict(expected)
 
 
+def test_a_selected_facet_still_counts_its_other_values(
+    searcher: Searcher, rows: list[dict[str, str]]
+) -> None:
+    params = SearchParams(image=photo("10001"), filters={"gender": "Men"}, facets=("gender",))
+    result = searcher.search(params)
+    assert {hit.attributes["gender"] for hit in result.hits} == {"Men"}
+    counts = {value.value: value.count for value in result.facets["gender"]}
+    assert counts == dict(Counter(row["gender"] for row in rows))  # the pool is all 60
+
+
 def test_words_and_browse(searcher: Searcher, rows: list[dict[str, str]]) -> None:
     words = searcher.search(SearchParams(keywords="Puma", k=50))
     titles = sum("puma" in row["title"].lower().split() for row in rows)
