@@ -4,12 +4,17 @@ facets on 60 fashion products, through the official client and the dialect layer
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from support import FASHION, RUN_PREFIX, fashion_rows, ingest, with_business_fields, write_catalog
+from visearch import cli
 from visearch.engine.connection import make_client
 from visearch.plugin.params import SearchParams
 from visearch.plugin.search import Searcher, open_searcher
@@ -118,6 +123,32 @@ def test_open_searcher_reads_the_encoder_from_the_mapping(es_client, alias, enco
     searcher = open_searcher(es_client, alias, load_encoder=lambda spec: encoder)
     assert searcher.schema.encoder == encoder.name and searcher.schema.dim == encoder.dim
     assert searcher.schema.space_type == "cosinesimil"
+
+
+def test_the_commands_find_the_engine_themselves(elasticsearch_url: str, alias: str) -> None:
+    env = {
+        "OPENSEARCH_URL": elasticsearch_url,
+        "VISEARCH_INDEX": alias,
+        "VISEARCH_RUNTIME": "torch",
+    }
+    args = ["search", "--image", photo(PUMA_TSHIRT), "--k", "3", "--facet", "gender", "--json"]
+    result = CliRunner().invoke(cli.main, args, env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["hits"][0]["sku"] == PUMA_TSHIRT and data["facets"]["gender"]
+
+
+def test_the_http_api_serves_elasticsearch(searcher: Searcher) -> None:
+    from visearch.web.app import create_app
+    from visearch.web.config import ServiceConfig
+
+    api = TestClient(create_app(searcher, ServiceConfig(images_base=str(FASHION))))
+    health = api.get("/healthz")
+    assert health.status_code == 200, health.text
+    files = {"image": ("upload.jpg", Path(photo(PUMA_TSHIRT)).read_bytes(), "image/jpeg")}
+    response = api.post("/v1/search", files=files, data={"params": json.dumps({"k": 3})})
+    assert response.status_code == 200, response.text
+    assert response.json()["hits"][0]["sku"] == PUMA_TSHIRT
 
 
 def test_a_rebuild_copies_the_stored_vectors(es_client, alias, rows, encoder, tmp_path) -> None:  # noqa: ANN001
