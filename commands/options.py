@@ -49,6 +49,8 @@ class Settings:
     encoder: str | None = None
     """Asked for by flag or environment; None: the one the index records (else the default)."""
     adapter: Path | None = None
+    reranker: Path | None = None
+    """A re-ranker from `visearch tune --train reranker` (None: results in look order)."""
     device: str | None = None
     runtime: str = DEFAULT_RUNTIME
     """torch, onnx, openvino or auto, with optional `:THREADS` (see vectors/runtimes)."""
@@ -65,6 +67,12 @@ class Settings:
         from visearch.vectors import Runtime
 
         return Runtime.parse(self.runtime, calibration=self.calibration, quality=self.quality_set)
+
+    def load_reranker(self) -> Any:
+        """The re-ranker asked for, or None (RerankerError when it cannot be read)."""
+        from visearch.plugin.rerank import Reranker
+
+        return Reranker.load(self.reranker) if self.reranker else None
 
     def client(self, timeout_s: float = 30.0, connect_timeout_s: float | None = None) -> Any:
         from visearch.engine.connection import make_client
@@ -178,6 +186,16 @@ def json_option(what: str) -> Callable[[Command], Command]:
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
 
 
+def reranker_option(command: Command) -> Command:
+    return click.option(
+        "--reranker",
+        envvar="VISEARCH_RERANKER",
+        type=click.Path(exists=True, path_type=Path),
+        help="Re-rank the top 100 of photo and text searches with this model, from `visearch "
+        "tune --train reranker` [env VISEARCH_RERANKER].",
+    )(command)
+
+
 def device_option(command: Command) -> Command:
     return click.option(
         "--device", default=None, help="torch device (default: cuda if present, else cpu)."
@@ -278,6 +296,7 @@ def settings_options(command: Command) -> Command:
         type=click.Path(exists=True, file_okay=False, path_type=Path),
         help="Catalog-tuned adapter folder from `visearch tune` [env VISEARCH_ADAPTER].",
     )
+    @reranker_option
     @device_option
     @runtime_options
     @ca_certs_option
@@ -288,6 +307,7 @@ def settings_options(command: Command) -> Command:
         index: str,
         encoder: str | None,
         adapter: Path | None,
+        reranker: Path | None,
         device: str | None,
         runtime: dict[str, Any],
         ca_certs: Path | None,
@@ -298,6 +318,7 @@ def settings_options(command: Command) -> Command:
             index=index,
             encoder=(encoder or "").strip() or None,
             adapter=adapter,
+            reranker=reranker,
             device=device,
             **runtime,
             ca_certs=ca_certs,

@@ -137,34 +137,48 @@ def _evaluate(queries: Path, settings: Settings, options: dict[str, Any]) -> dic
         requested=settings.encoder,
         default=DEFAULT_ENCODER,
     )
-    name = searcher.encoder.name if searcher.encoder else ""
-    with progress(len(wanted), "query", "eval", plural="queries") as advance:
-        report = run_eval(
-            searcher,
-            wanted,
-            label=options["label"] or name,
-            k_max=options["k_max"],
-            images_base=options["images_base"],
-            progress=advance,
-        )
-    return _outputs(report, queries, settings, options)
+    name = options["label"] or (searcher.encoder.name if searcher.encoder else "")
+    reranker = settings.load_reranker()
+    # With a re-ranker, the same queries run without and with it: two runs side by side.
+    runs = [(searcher, name)]
+    if reranker is not None:
+        runs.append((searcher.with_reranker(reranker), f"{name} + re-ranker"))
+    reports = []
+    for run_searcher, label in runs:
+        with progress(len(wanted), "query", "eval", plural="queries") as advance:
+            reports.append(
+                run_eval(
+                    run_searcher,
+                    wanted,
+                    label=label,
+                    k_max=options["k_max"],
+                    images_base=options["images_base"],
+                    progress=advance,
+                )
+            )
+    return _outputs(reports, queries, settings, options)
 
 
-def _outputs(report: Any, queries: Path, settings: Settings, options: dict[str, Any]) -> dict:
+def _outputs(
+    reports: list[Any], queries: Path, settings: Settings, options: dict[str, Any]
+) -> dict:
+    """The runs' JSON, and for the last run (the re-ranked one, when there are two) the
+    regressions, plot and contact sheet asked for; the plot shows every run's curve."""
     import json
 
     from visearch.quality.compare import baseline_groups, regressions
     from visearch.quality.contact_sheet import contact_sheet
     from visearch.quality.plot import plot_recall_curves
 
-    data: dict[str, Any] = {"runs": [report.as_dict()]}
+    report = reports[-1]
+    data: dict[str, Any] = {"runs": [r.as_dict() for r in reports]}
     if options["baseline"] is not None:
         before = baseline_groups(json.loads(options["baseline"].read_text()))
         data["categories_worse"] = regressions(report.by_group, before)
     if options["plot_path"]:
         split = options["split"]
         title = f"{settings.index}: {queries.name}" + (f" ({split})" if split else "")
-        curves = [(report.label, report.curve)]
+        curves = [(r.label, r.curve) for r in reports]
         data["plot"] = str(plot_recall_curves(curves, options["plot_path"], title))
     if options["sheet_path"]:
         from visearch.quality.catalog_vectors import load_catalog_vectors
@@ -181,16 +195,25 @@ def _outputs(report: Any, queries: Path, settings: Settings, options: dict[str, 
     return data
 
 
-@click.command("tune", short_help="Learn a catalog-tuned adapter from photos.")
+@click.command("tune", short_help="Learn a catalog-tuned adapter or a re-ranker.")
 @click.argument("photos", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @settings_options
+@click.option(
+    "--train",
+    type=click.Choice(["adapter", "reranker"]),
+    default="adapter",
+    show_default=True,
+    help="adapter: from labelled product photos; reranker: from labelled queries searched "
+    "against --index.",
+)
 @click.option(
     "--out",
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the adapter to.",
+    help="Folder to write the adapter or re-ranker to.",
 )
+@click.option("--split", help="Re-ranker: only query rows whose `split` column has this value.")
 @click.option("--dim", "output_dim", default=256, show_default=True, help="Adapter output size.")
 @click.option("--epochs", default=300, show_default=True)
 @click.option(
@@ -202,22 +225,32 @@ def _outputs(report: Any, queries: Path, settings: Settings, options: dict[str, 
 def tune_command(
     photos: Path,
     settings: Settings,
+    train: str,
     out_dir: Path,
+    split: str | None,
     output_dim: int,
     epochs: int,
     cache_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Learn a catalog-tuned adapter from labelled product photos (a CSV of image, sku).
+    """Learn a catalog-tuned adapter from labelled product photos (a CSV of image, sku), or
+    with --train reranker a re-ranker from labelled queries (eval's format: image or text,
+    relevant_skus) searched against the index.
 
-    Ingest and search apply it with --adapter DIR (or VISEARCH_ADAPTER); an index built with
-    one adapter refuses queries with another.
+    Ingest and search apply an adapter with --adapter DIR (or VISEARCH_ADAPTER); an index
+    built with one adapter refuses queries with another. search, serve and eval apply a
+    re-ranker with --reranker DIR (or VISEARCH_RERANKER); eval then reports without and with.
 
     \b
     Example:
       visearch tune ../shared/data/grocery/gallery_natural.csv --encoder efficientnet-lite0 \\
           --out adapters/grocery-v1
+      visearch tune ../shared/data/grocery/queries.csv --split val --train reranker \\
+          --out rerankers/grocery-v1
     """
+    if train == "reranker":
+        emit(_tune_reranker(photos, settings, out_dir, split), as_json, render_tune)
+        return
     from visearch.commands.messages import fix_it
     from visearch.commands.progress import note
     from visearch.quality.tune import (
@@ -245,6 +278,50 @@ def tune_command(
     adapter.save(out_dir)
     data = {"adapter": adapter.id, "folder": str(out_dir), **metrics}
     emit(data, as_json, render_tune)
+
+
+def _tune_reranker(
+    queries: Path, settings: Settings, out_dir: Path, split: str | None
+) -> dict[str, Any]:
+    """Search the labelled queries, fit the re-ranker, save it with its cross-validated
+    Recall@1 without and with it, and say whether it helps."""
+    from dataclasses import replace
+
+    from visearch.commands.messages import fix_it
+    from visearch.commands.progress import note, progress
+    from visearch.plugin.errors import SearchError
+    from visearch.plugin.search import open_searcher
+    from visearch.quality.queries import read_queries
+    from visearch.quality.rerank_training import collect, train
+    from visearch.vectors.encoders import EncoderError
+
+    try:
+        wanted = read_queries(queries, split=split)
+        note(f"loading the encoder of {settings.index!r} ...")
+        searcher = open_searcher(
+            settings.client(),
+            settings.index,
+            load_encoder=settings.encoder_loader(),
+            requested=settings.encoder,
+            default=DEFAULT_ENCODER,
+        )
+        with progress(len(wanted), "query", "search", plural="queries") as advance:
+            lists, leaked = collect(searcher, wanted, progress=advance)
+        reranker, metrics = train(lists, searcher.schema.encoder or "")
+        searcher.with_reranker(reranker)  # the index can use it (photo centroids)
+    except (ValueError, SearchError, EncoderError, OSError) as error:
+        raise click.ClickException(fix_it(error, settings)) from error
+    gain = metrics["cv_recall_at_1_with"] - metrics["cv_recall_at_1_without"]
+    meta = {"trained_on": str(queries.resolve()), "index": settings.index, **metrics}
+    saved = replace(reranker, meta=meta).save(out_dir)
+    return {
+        "reranker": str(saved),
+        "leaked_queries_left_out": leaked,
+        **metrics,
+        "verdict": "helps: use it with --reranker"
+        if gain > 0
+        else "does not help on these queries: leave it off",
+    }
 
 
 def render_tune(data: dict[str, Any]) -> str:

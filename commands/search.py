@@ -156,6 +156,7 @@ def search_command(settings: Settings, as_json: bool, **values: Any) -> None:
             load_encoder=settings.encoder_loader() if needs_model else None,
             requested=settings.encoder,
             default=DEFAULT_ENCODER,
+            reranker=settings.load_reranker() if needs_model else None,
         )
         result = searcher.search(params)
     except (ValueError, SearchError, EncoderError) as error:

@@ -99,7 +99,10 @@ def serve_command(
     # While OpenSearch is down the service starts anyway, reports unhealthy and connects (and
     # loads the index's encoder) when the cluster answers; otherwise the model is loaded
     # before the port opens, so the first query does not pay for it.
-    backend = _backend(settings, config, max_batch, batch_window_ms / 1000)
+    try:
+        backend = _backend(settings, config, max_batch, batch_window_ms / 1000)
+    except ValueError as error:  # a re-ranker file that cannot be read
+        raise click.ClickException(fix_it(error, settings)) from error
     app = create_app(backend, config)
     if backend.fatal is not None:
         raise click.ClickException(fix_it(backend.fatal, settings))
@@ -127,6 +130,7 @@ def _backend(settings: Settings, config: Any, max_batch: int, window_s: float) -
         return BatchingEncoder(encoder, max_batch=max_batch, window_s=window_s)
 
     client = settings.client(timeout_s=config.timeout_s, connect_timeout_s=2.0)
+    reranker = settings.load_reranker()
     images = ImageLoaderConfig(
         max_bytes=config.max_upload_bytes, max_pixels=config.max_query_pixels
     )
@@ -139,6 +143,7 @@ def _backend(settings: Settings, config: Any, max_batch: int, window_s: float) -
             requested=settings.encoder,
             default=DEFAULT_ENCODER,
             image_config=images,
+            reranker=reranker,
         )
 
     return Backend(connect, client)

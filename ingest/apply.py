@@ -18,7 +18,7 @@ from visearch.ingest.prepare import Prepared
 from visearch.ingest.records import RowError
 from visearch.ingest.reuse import StoredDocuments
 from visearch.ingest.summary import IngestSummary
-from visearch.mappings.fields import EMBEDDED_AT, PHOTOS_FIELD, VECTOR_KEY
+from visearch.mappings.fields import EMBEDDED_AT, PHOTO_CENTROID, PHOTOS_FIELD, VECTOR_KEY
 
 if TYPE_CHECKING:
     from visearch.ingest.pipeline import IngestOptions
@@ -34,10 +34,13 @@ class Applier:
         embedder: Embedder | None,
         writer: BulkWriter | None,
         stored_documents: StoredDocuments | None,
+        centroids: bool = True,
     ) -> None:
         """`embedder` and `writer` are None in a dry run; `stored_documents` reads the live
-        index when the run writes a new one (rebuild), else None."""
+        index when the run writes a new one (rebuild), else None; `centroids`: the index maps
+        the photo centroid (an index from before mapping version 6 does not)."""
         self.summary = summary
+        self._centroids = centroids
         self._encoder_name = encoder_name
         self._index = index
         self._embedder = embedder
@@ -108,6 +111,7 @@ class Applier:
                 vector_key=str(prepared.key),
                 encoder=self._encoder_name,
                 embedded_at=stamp,
+                centroid=self._centroids,
             )
             self._write({"_op_type": "index", "_source": source}, prepared)
             self.summary.embedded += 1
@@ -129,6 +133,7 @@ class Applier:
                 vector_key=old[VECTOR_KEY],
                 encoder=self._encoder_name,
                 embedded_at=old.get(EMBEDDED_AT) or now_iso(),
+                centroid=self._centroids,
             )
             self._write({"_op_type": "index", "_source": source}, prepared)
             self.summary.copied += 1
@@ -169,4 +174,15 @@ def make_applier(
         embedder=Embedder(encoder, options.batch_size, summary),
         writer=BulkWriter(client, options.bulk),
         stored_documents=reuse,
+        centroids=target.new_index or maps_centroid(client, target.index),
+    )
+
+
+def maps_centroid(client: Any, index: str) -> bool:
+    """Whether `index` maps the photo centroid as a vector: an index from before mapping
+    version 6 does not, and a rerun into it must not add the field as a plain float list."""
+    mapping = client.indices.get_mapping(index=index)
+    return all(
+        body["mappings"].get("properties", {}).get(PHOTO_CENTROID, {}).get("type") == "knn_vector"
+        for body in mapping.values()
     )

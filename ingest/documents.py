@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from visearch.ingest.records import Product
 from visearch.mappings.fields import (
     DOC_HASH,
     EMBEDDED_AT,
     ENCODER,
     INDEXED_AT,
+    PHOTO_CENTROID,
     PHOTO_COUNT,
     PHOTO_DIGEST,
     PHOTO_IMAGE,
@@ -67,12 +70,15 @@ def full_document(
     vector_key: str,
     encoder: str,
     embedded_at: str,
+    centroid: bool = True,
 ) -> dict[str, Any]:
-    """Everything a product document holds: fields, photos with vectors, bookkeeping."""
+    """Everything a product document holds: fields, photos with vectors, their centroid
+    (unless the index predates it), bookkeeping."""
     fields = document_fields(product)
     return {
         **fields,
         PHOTOS_FIELD: photos,
+        **({PHOTO_CENTROID: photo_centroid(photos)} if centroid and photos else {}),
         PHOTO_COUNT: len(photos),
         ENCODER: encoder,
         VECTOR_KEY: vector_key,
@@ -80,6 +86,15 @@ def full_document(
         INDEXED_AT: now_iso(),
         EMBEDDED_AT: embedded_at,
     }
+
+
+def photo_centroid(photos: Sequence[dict[str, Any]]) -> np.ndarray:
+    """The unit-length mean of a product's photo vectors: cosine to it is the product's
+    overall look, which ranks a product by all its photos, not only its best one."""
+    vectors = [photo[PHOTO_VECTOR] for photo in photos]
+    mean = np.mean(np.asarray(vectors, dtype=np.float32), axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)
 
 
 def field_update(product: Product) -> dict[str, Any]:

@@ -14,6 +14,9 @@ PHOTO_IMAGE = "image"  # inside each photo: the reference it was read from
 PHOTO_DIGEST = "sha256"  # inside each photo: its bytes' SHA-256 (exact duplicates)
 PHOTO_VECTOR = "vector"  # inside each photo: the knn_vector
 VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
+# The normalised mean of a product's photo vectors: how the product looks over all its photos
+# (the re-ranker's "overall look" signal, plugin/rerank.py). A knn_vector beside the photos.
+PHOTO_CENTROID = "photo_centroid"
 
 # Bookkeeping ingest writes for itself: never filters, facets or extra attributes.
 PHOTO_COUNT = "photo_count"
@@ -24,6 +27,7 @@ INDEXED_AT = "indexed_at"
 EMBEDDED_AT = "embedded_at"
 INTERNAL_FIELDS = (
     PHOTOS_FIELD,
+    PHOTO_CENTROID,
     PHOTO_COUNT,
     ENCODER,
     VECTOR_KEY,

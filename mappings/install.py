@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from visearch.mappings.fields import PHOTO_VECTOR, PHOTOS_FIELD
+from visearch.mappings.fields import PHOTO_CENTROID, PHOTO_VECTOR, PHOTOS_FIELD
 
 TEMPLATE_FILE = Path(__file__).with_name("products.json")
 
@@ -65,8 +65,10 @@ def template_body(spec: IndexSpec) -> dict[str, Any]:
     mappings = body["template"]["mappings"]
     properties = mappings["properties"]
     vector = properties[PHOTOS_FIELD]["properties"][PHOTO_VECTOR]
-    vector["dimension"] = spec.dim
-    vector["method"]["parameters"] = {"m": spec.m, "ef_construction": spec.ef_construction}
+    centroid = properties[PHOTO_CENTROID]
+    for field in (vector, centroid):
+        field["dimension"] = spec.dim
+        field["method"]["parameters"] = {"m": spec.m, "ef_construction": spec.ef_construction}
     mappings["_meta"] = {
         "mapping_version": mapping_version(),
         "encoder": spec.encoder,

@@ -16,11 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from visearch.mappings.fields import PHOTOS_FIELD, VECTOR_FIELD
+from visearch.mappings.fields import PHOTO_CENTROID, PHOTOS_FIELD, VECTOR_FIELD
 from visearch.plugin.errors import UnsupportedQueryError
 from visearch.plugin.filters import Clause, all_of
 
 COSINE = "cosinesimil"
+OVERALL_LOOK = "_overall_look"
+"""The script field a look search's hits carry: cosine to the product's photo centroid."""
+_NO_CENTROID = -2.0  # what the script returns for a product without a centroid
 
 
 def knn_clause(vector: Sequence[float] | np.ndarray, k: int, filters: Sequence[Clause]) -> Clause:
@@ -46,3 +49,21 @@ def min_knn_score(min_similarity: float, space_type: str | None) -> float:
             f"min_score is a cosine similarity, but the index's vectors use {space_type!r}"
         )
     return (1.0 + min_similarity) / 2.0
+
+
+def overall_look_field(vector: Sequence[float] | np.ndarray) -> dict[str, Any]:
+    """`script_fields` entry giving each hit its overall look: the cosine of the query to the
+    normalised mean of the product's photo vectors (one dot product per hit, in the fetch)."""
+    source = (
+        f"doc['{PHOTO_CENTROID}'].size() == 0 ? {_NO_CENTROID} : "
+        f"(double) cosineSimilarity(params.query, doc['{PHOTO_CENTROID}'])"
+    )
+    query = np.asarray(vector, dtype=np.float32).tolist()
+    return {OVERALL_LOOK: {"script": {"source": source, "params": {"query": query}}}}
+
+
+def overall_look(value: Any) -> float | None:
+    """The script field's value as a cosine; None where the product has no centroid."""
+    if value is None or float(value) < _NO_CENTROID + 0.5:
+        return None
+    return float(value)

@@ -6,9 +6,10 @@
    vector mode, BM25 over the pool's best in keyword mode, and in hybrid mode the look, the
    kind agreement and the word match combined by `fusion` with `keyword_weight`. The hybrid
    pool is the look list plus the nearest products that match the words.
-3. An exact match (similarity >= EXACT_MATCH: the photographed product itself) goes first in
+3. Optionally, a learned re-ranker (`plugin.rerank`) re-orders the top N of a look search.
+4. An exact match (similarity >= EXACT_MATCH: the photographed product itself) goes first in
    hybrid mode, so a refining word reorders the rest without losing it.
-4. Business boosts, after fusion and without undoing it: `final = fused + w * popularity_norm`
+5. Business boosts, after fusion and without undoing it: `final = fused + w * popularity_norm`
    (popularity min-max normalised over the pool; missing popularity counts as 0), then, with
    `in_stock_first`, a stable partition (in stock first; unknown stock counts as out of stock),
    final order kept within each part. Remaining ties go to the smaller sku.
@@ -23,6 +24,7 @@ from typing import Any
 from visearch.plugin.fusion import agreement, kind_agreement, linear, ranks, rrf
 from visearch.plugin.knn import similarity
 from visearch.plugin.params import Boosts
+from visearch.plugin.rerank import Reranker, rerank
 from visearch.plugin.response import Candidate, Explanation
 
 EXACT_MATCH = 0.95  # cosine similarity of a near-duplicate photo: the photographed product
@@ -55,9 +57,11 @@ def rank(
     boosts: Boosts,
     space_type: str | None = None,
     fusion: Fusion | None = None,
+    reranker: Reranker | None = None,
 ) -> list[Ranked]:
     """The whole pool in final order. With both lists, `keyword` holds the nearest products
-    that match the words (scored by look) and the pool is both lists together."""
+    that match the words (scored by look) and the pool is both lists together. A `reranker`
+    re-orders the top N of a look search (vector or hybrid) before the boosts."""
     vec = by_score(vector) if vector is not None else None
     kw = by_score(keyword) if keyword is not None else None
     if vec is not None and kw is not None:
@@ -66,6 +70,8 @@ def rank(
         explained = _vector(vec, space_type)
     else:
         explained = _keywords(kw or [])
+    if reranker is not None and vec is not None:
+        explained = rerank(sorted(explained, key=_best_fused), reranker)
     boost = _popularity_boosts(
         {sku: source for sku, source, _ in explained}, boosts.popularity_weight
     )
@@ -87,6 +93,10 @@ def rank(
 Explained = tuple[str, Mapping[str, Any], Explanation]
 
 
+def _best_fused(item: Explained) -> tuple[float, str]:
+    return -(item[2].fused_score or 0.0), item[0]
+
+
 def _look(candidate: Candidate, space_type: str | None) -> tuple[float, float | None]:
     """(look signal in 0..1, cosine similarity or None)."""
     cosine = similarity(candidate.score, space_type)
@@ -97,7 +107,8 @@ def _vector(vec: Sequence[Candidate], space_type: str | None) -> list[Explained]
     out = []
     for position, c in enumerate(vec, start=1):
         look, cosine = _look(c, space_type)
-        why = Explanation(vector_score=c.score, similarity=cosine, vector_rank=position,
+        why = Explanation(vector_score=c.score, similarity=cosine,
+                          centroid_similarity=c.overall_look, vector_rank=position,
                           fused_score=look)  # fmt: skip
         out.append((c.sku, c.source, why))
     return out
@@ -135,6 +146,7 @@ def _hybrid(
         why = Explanation(
             vector_score=c.score,
             similarity=cosine,
+            centroid_similarity=c.overall_look,
             vector_rank=vec_rank.get(c.sku),
             keyword_rank=kw_rank.get(c.sku),
             keyword_match=matched,

@@ -10,7 +10,9 @@
 Two searches travel in one `_msearch`; one goes to `_search`. B is A with the words clause
 added to the knn filter: the N nearest products that match the words, so a photo plus a
 refining word ("red") finds red products like the photo even when none is among the N
-nearest overall. The facets count A's pool.
+nearest overall. The facets count A's pool. On an index with photo centroids (mapping
+version 6) each look search also asks for every hit's overall look as a script field (one
+dot product per hit), which the explanation reports and the re-ranker weighs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from visearch.plugin.errors import InvalidParamsError
 from visearch.plugin.facets import facet_aggs, post_filter
 from visearch.plugin.filters import Clause, all_of, check_fields, hard_clauses
 from visearch.plugin.keyword import EMPTY, Vocabulary, keyword_clause
-from visearch.plugin.knn import knn_clause, min_knn_score
+from visearch.plugin.knn import knn_clause, min_knn_score, overall_look_field
 from visearch.plugin.params import Mode, SearchParams
 from visearch.plugin.schema import IndexSchema
 
@@ -120,6 +122,8 @@ def _vector_plan(
         # Server-side, so the facet counts and the total honour it too.
         body["min_score"] = min_knn_score(params.min_score, schema.space_type)
     body.update(hit_fields(schema))
+    if schema.centroid:  # each hit's overall look, for the explanation and the re-ranker
+        body["script_fields"] = overall_look_field(vector)
     if not params.keywords:
         return SearchPlan("vector", (body,))
     matching = knn_clause(vector, n, [*hard, keyword_clause(params.keywords, vocabulary)])
@@ -128,6 +132,8 @@ def _vector_plan(
     if "min_score" in body:
         words_body["min_score"] = body["min_score"]
     words_body.update(hit_fields(schema))
+    if "script_fields" in body:
+        words_body["script_fields"] = body["script_fields"]
     named = frozenset(name for concept in vocabulary.recognise(params.keywords)
                       for name, _ in concept)  # fmt: skip
     return SearchPlan("hybrid", (body, words_body), named)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from visearch.plugin.facets import FACET_PREFIX, PRICE_AGG
+from visearch.plugin.knn import OVERALL_LOOK, overall_look
 from visearch.plugin.notices import Notice
 from visearch.plugin.params import Mode, SearchParams
 from visearch.plugin.values import fold
@@ -23,6 +24,8 @@ class Candidate:
     sku: str
     score: float
     source: Mapping[str, Any]
+    overall_look: float | None = None
+    """Cosine to the product's photo centroid (look searches on mapping version 6+)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class Explanation:
     vector_score: float | None = None
     """Lucene's `_score`, (1 + cos) / 2 for cosinesimil."""
     similarity: float | None = None
-    """Cosine similarity to the query vector, 2 * vector_score - 1."""
+    """Cosine similarity to the query vector, 2 * vector_score - 1: its best photo."""
+    centroid_similarity: float | None = None
+    """Cosine similarity to the product's overall look (the mean of its photo vectors)."""
     vector_rank: int | None = None
     keyword_score: float | None = None
     """BM25 score (keyword mode)."""
@@ -45,7 +50,10 @@ class Explanation:
     exact_match: bool | None = None
     """Hybrid mode: the photo is a near-duplicate of this product's (it is shown first)."""
     fused_score: float | None = None
-    """The signals above in one score, 0..1 (`plugin.fusion`)."""
+    """The signals above in one score, 0..1 (`plugin.fusion`); after a re-ranker, the fused
+    score of the place the re-ranker gave it."""
+    rerank_score: float | None = None
+    """The learned re-ranker's score (plugin/rerank.py), when one re-ordered the top N."""
     popularity_boost: float | None = None
     """popularity_weight * popularity min-max normalised over the pool."""
     final_score: float | None = None
@@ -121,7 +129,12 @@ class SearchResult:
 
 def candidates(response: Mapping[str, Any]) -> list[Candidate]:
     return [
-        Candidate(_sku(hit), float(hit.get("_score") or 0.0), _hit_source(hit))
+        Candidate(
+            _sku(hit),
+            float(hit.get("_score") or 0.0),
+            _hit_source(hit),
+            overall_look((hit.get("fields", {}).get(OVERALL_LOOK) or [None])[0]),
+        )
         for hit in response["hits"]["hits"]
     ]
 
@@ -136,7 +149,7 @@ def _hit_source(hit: Mapping[str, Any]) -> dict[str, Any]:
     fields = {
         name.removesuffix(".keyword"): values[0]
         for name, values in hit.get("fields", {}).items()
-        if values
+        if values and name != OVERALL_LOOK
     }
     return fields
 

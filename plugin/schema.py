@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from visearch.mappings.fields import FOLDED, INTERNAL_FIELDS, PHOTO_VECTOR, PHOTOS_FIELD
+from visearch.mappings.fields import (
+    FOLDED,
+    INTERNAL_FIELDS,
+    PHOTO_CENTROID,
+    PHOTO_VECTOR,
+    PHOTOS_FIELD,
+)
 from visearch.plugin.errors import EncoderMismatchError
 
 # Keyword fields that identify a product rather than describe it: never filters or facets.
@@ -30,6 +36,9 @@ class IndexSchema:
     folded_fields: tuple[str, ...] = ()
     """Keyword fields with a case- and accent-folded `.ci` sub-field (mapping version 5+):
     filters on them forgive case."""
+    centroid: bool = False
+    """Every index has the products' photo centroid (mapping version 6+): searches report
+    each hit's overall look and can be re-ranked (plugin/rerank.py)."""
 
     @classmethod
     def from_mapping(cls, alias: str, response: Mapping[str, Any]) -> IndexSchema:
@@ -38,6 +47,7 @@ class IndexSchema:
         folded: set[str] = set()
         encoders: set[str | None] = set()
         vectors: set[tuple[int | None, str | None]] = set()
+        centroids: list[bool] = []
         for body in response.values():
             mappings = body.get("mappings", {})
             properties = mappings.get("properties", {})
@@ -46,6 +56,7 @@ class IndexSchema:
                 n for n in _keyword_fields(properties) if FOLDED in properties[n].get("fields", {})
             )
             encoders.add((mappings.get("_meta") or {}).get("encoder"))
+            centroids.append(properties.get(PHOTO_CENTROID, {}).get("type") == "knn_vector")
             photos = properties.get(PHOTOS_FIELD, {}).get("properties", {})
             vector = photos.get(PHOTO_VECTOR, {})
             method = vector.get("method") or {}
@@ -58,7 +69,7 @@ class IndexSchema:
         (encoder,) = encoders or {None}
         (dim, space_type) = next(iter(vectors)) if len(vectors) == 1 else (None, None)
         return cls(alias, tuple(sorted(response)), tuple(sorted(fields)), encoder, dim, space_type,
-                   tuple(sorted(folded & fields)))  # fmt: skip
+                   tuple(sorted(folded & fields)), bool(centroids) and all(centroids))  # fmt: skip
 
     def filter_field(self, name: str) -> str:
         """The field a filter on attribute `name` matches: its folded sub-field if it has one."""

@@ -50,6 +50,7 @@ from visearch.plugin.params import SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query, load_query_image
 from visearch.plugin.ranking import Fusion, Ranked, rank
 from visearch.plugin.request import SearchPlan, build_request, check_request
+from visearch.plugin.rerank import Reranker
 from visearch.plugin.response import (
     Explanation,
     Hit,
@@ -80,14 +81,17 @@ def open_searcher(
     requested: str | None = None,
     default: str | None = None,
     image_config: ImageLoaderConfig = DEFAULT_CONFIG,
+    reranker: Reranker | None = None,
 ) -> Searcher:
     """A Searcher for `alias`: its mapping is read once, and `load_encoder(spec)` is called
     with the encoder asked for (`requested`), else the one the index records, else `default`.
-    Without `load_encoder` the Searcher serves keyword, filter and facet searches only."""
+    Without `load_encoder` the Searcher serves keyword, filter and facet searches only; a
+    `reranker` is checked against the index before any model loads."""
     searcher = Searcher(client, alias, None, image_config)
     schema = searcher.schema
     if load_encoder is None:
         return searcher
+    searcher = searcher.with_reranker(reranker)
     spec = choose_spec(schema.encoder, requested, default)
     if spec is None:
         raise UnsupportedQueryError(f"index {alias!r} records no encoder; name one")
@@ -102,6 +106,8 @@ class Searcher:
     alias: str
     encoder: Encoder | None = None
     image_config: ImageLoaderConfig = DEFAULT_CONFIG
+    reranker: Reranker | None = None
+    """Re-orders the top N of look searches (`with_reranker` checks it fits the index)."""
     _schema: list[IndexSchema] = field(default_factory=list, repr=False, compare=False)
     """The mapping read last (shared by copies made with `dataclasses.replace`)."""
     _vocabulary: list[tuple[float, Vocabulary]] = field(
@@ -132,6 +138,12 @@ class Searcher:
         self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
         self._vocabulary.clear()  # the values may have changed with the mapping
         return self._schema[0]
+
+    def with_reranker(self, reranker: Reranker | None) -> Searcher:
+        """This searcher re-ranking with `reranker` (None: without), if it fits the index."""
+        if reranker is not None:
+            reranker.check_index(self.schema)
+        return replace(self, reranker=reranker)
 
     def vocabulary(self) -> Vocabulary:
         """The values each keyword attribute holds (one aggregation, cached for a minute)."""
@@ -175,7 +187,7 @@ class Searcher:
         plan = build_request(params, schema, vector, vocabulary)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
-        result = _result(plan, params, responses, schema, timings)
+        result = _result(plan, params, responses, schema, timings, self.reranker)
         notices = unknown_values(params, vocabulary)
         if result.total == 0 and (params.has_filters or params.keywords):
             notices += self._why_empty(params, schema, vocabulary, notices)
@@ -213,7 +225,7 @@ class Searcher:
             plans, per_plan, vocabularies, items, strict=True
         ):
             timings = Timings(opensearch_took_ms=float(took), opensearch_ms=opensearch_ms)
-            result = _result(plan, params, mine, schema, timings)
+            result = _result(plan, params, mine, schema, timings, self.reranker)
             results.append(replace(result, notices=tuple(unknown_values(params, vocabulary))))
         return results
 
@@ -305,6 +317,7 @@ def _page(
     params: SearchParams,
     responses: Sequence[Mapping[str, Any]],
     schema: IndexSchema,
+    reranker: Reranker | None = None,
 ) -> tuple[tuple[Hit, ...], int]:
     """The requested page of the ranked pool, and how many results there are in all."""
     fields = schema.keyword_fields
@@ -321,7 +334,8 @@ def _page(
         kinds = [name for name in KIND_ATTRIBUTES
                  if name in schema.keyword_fields and name not in plan.named]  # fmt: skip
         fusion = Fusion(str(params.fusion), params.keyword_weight, kinds)
-        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion)
+        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion,
+                      reranker)  # fmt: skip
         total = len(ranked)
     start = params.page * params.k
     page = ranked[start : start + params.k]
@@ -339,8 +353,9 @@ def _result(
     responses: Sequence[Mapping[str, Any]],
     schema: IndexSchema,
     timings: Timings,
+    reranker: Reranker | None = None,
 ) -> SearchResult:
-    hits, total = _page(plan, params, responses, schema)
+    hits, total = _page(plan, params, responses, schema, reranker)
     aggs = responses[0].get("aggregations", {})
     return SearchResult(
         mode=plan.mode,

@@ -115,10 +115,10 @@ def _run_batch(
 ) -> None:
     clock = time.perf_counter
     started = clock()
-    photos = list(pool.map(_read_query, chunk))
+    photos = list(pool.map(read_query, chunk))
     runs.seconds["read"] += clock() - started
     started = clock()
-    vectors = _embed(searcher.encoder, chunk, [image for image, _ in photos])
+    vectors = embed_queries(searcher.encoder, chunk, [image for image, _ in photos])
     runs.seconds["encode"] += clock() - started
     started = clock()
     candidates = max(k_max, 200)
@@ -139,7 +139,7 @@ def _run_batch(
     runs.seconds["exact"] += clock() - started
 
 
-def _read_query(query: EvalQuery) -> tuple[Any, str | None]:
+def read_query(query: EvalQuery) -> tuple[Any, str | None]:
     """The query's decoded photo and its bytes' digest (None, None for a text query)."""
     if not query.image:
         return None, None
@@ -147,7 +147,7 @@ def _read_query(query: EvalQuery) -> tuple[Any, str | None]:
     return decode_image(data, query.image), photo_digest(data)
 
 
-def _embed(encoder: Any, chunk: Sequence[EvalQuery], images: list[Any]) -> np.ndarray:
+def embed_queries(encoder: Any, chunk: Sequence[EvalQuery], images: list[Any]) -> np.ndarray:
     """One vector per query: the photos in one model call, the texts in another."""
     vectors = np.zeros((len(chunk), encoder.dim), dtype=np.float32)
     with_image = [i for i, image in enumerate(images) if image is not None]

@@ -17,6 +17,7 @@ from visearch.plugin.errors import (
     UnsupportedQueryError,
 )
 from visearch.plugin.keyword import Vocabulary
+from visearch.plugin.knn import overall_look_field
 from visearch.plugin.params import Boosts, SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query
 from visearch.plugin.request import build_request, hit_fields
@@ -125,6 +126,7 @@ def test_knn_carries_hard_filters_inside() -> None:
         ),
         "aggs": {"price": price()},
         **hit_fields(schema()),
+        "script_fields": overall_look_field(VECTOR),  # each hit's overall look
     }
 
 
@@ -252,6 +254,7 @@ def test_hybrid_is_one_msearch_of_the_pool_and_the_nearest_word_matches() -> Non
         "post_filter": selected,
         "min_score": pytest.approx(0.6),
         **hit_fields(schema()),
+        "script_fields": overall_look_field(VECTOR),
     }
 
 

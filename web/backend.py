@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from visearch.plugin.errors import InvalidParamsError
+from visearch.plugin.rerank import RerankerError
 from visearch.plugin.search import Searcher
 from visearch.vectors.encoders import EncoderError
 
@@ -130,7 +131,7 @@ class Backend:
             self._searcher = self._connect()
             self.waiting_for = None
             log.info("searcher ready for alias %s", self._searcher.alias)
-        except (EncoderError, InvalidParamsError) as error:  # configuration: retrying won't help
+        except (EncoderError, InvalidParamsError, RerankerError) as error:  # configuration
             log.error("cannot serve: %s", error)
             self.fatal = error
         except Exception as error:  # noqa: BLE001 - the cluster or index may come: retried

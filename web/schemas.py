@@ -64,6 +64,9 @@ class Explanation(BaseModel):
 
     vector_score: float | None = Field(description="OpenSearch's kNN _score, (1 + cos) / 2")
     similarity: float | None = Field(description="cosine similarity to the query vector")
+    centroid_similarity: float | None = Field(
+        description="cosine similarity to the product's overall look (mean of its photos)"
+    )
     vector_rank: int | None = Field(description="rank in the vector search, from 1")
     keyword_score: float | None = Field(description="BM25 score of the keywords (keyword mode)")
     keyword_rank: int | None = Field(description="rank among the products matching the words")
@@ -75,6 +78,9 @@ class Explanation(BaseModel):
         description="the query photo is a near-duplicate of this product's (shown first)"
     )
     fused_score: float | None = Field(description="the signals in one score, 0..1")
+    rerank_score: float | None = Field(
+        description="the learned re-ranker's score, when one re-ordered the top 100"
+    )
     popularity_boost: float | None = Field(description="popularity_weight x normalised popularity")
     final_score: float | None = Field(description="fused_score + popularity_boost")
 
