@@ -88,7 +88,11 @@ def elasticsearch_client(
         retry_on_timeout=False,
         http_compress=False,
     )
-    dialect = detect(raw.nodes.info(node_id="_local", filter_path=NODES_INFO_FILTER).body)
+    try:
+        info = raw.nodes.info(node_id="_local", filter_path=NODES_INFO_FILTER).body
+    except Exception as error:
+        raise opensearch_error(error) from error
+    dialect = detect(info)
     return ElasticsearchClient(raw, dialect, FastJSONSerializer())
 
 
