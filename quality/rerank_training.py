@@ -83,7 +83,10 @@ def fit(
     """The listwise linear model; it starts from "best photo first", today's order."""
     usable = [q for q in lists if q.relevant.any()]
     rows = np.concatenate([q.rows for q in usable])
-    mean, scale = rows.mean(0), rows.std(0) + 1e-6
+    # A feature constant in training (no words in image queries) keeps weight 0 and scale 1,
+    # so it cannot blow up at query time.
+    mean, spread = rows.mean(0), rows.std(0)
+    scale = np.where(spread > 1e-6, spread, 1.0)
     weights = np.zeros(len(FEATURES))
     weights[FEATURES.index("look")] = 1.0
     for _ in range(epochs):
