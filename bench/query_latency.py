@@ -86,6 +86,12 @@ def parse_args() -> argparse.Namespace:
     add_runtime_args(parser)
     parser.add_argument("--fashion-alias", default="bench-fashion")
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "opensearch", "elasticsearch"),
+        default="auto",
+        help="The cluster's engine (auto: ask it); the same library and requests on both.",
+    )
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
@@ -102,10 +108,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.latency_synthetic import synthetic_part
     from visearch.engine.connection import make_client
 
-    client = make_client(args.opensearch_url, timeout_s=120)
+    client = make_client(args.opensearch_url, timeout_s=120, engine=args.engine)
     report: dict[str, Any] = {"opensearch_url": args.opensearch_url, "load_before": load_average()}
-    info = client.info()
-    report["opensearch"] = info["version"]["number"]
+    dialect = getattr(client, "dialect", None)  # Elasticsearch's (the Maven node has no GET /)
+    report["engine"] = dialect.engine if dialect else "opensearch"
+    report["opensearch"] = dialect.version if dialect else client.info()["version"]["number"]
     if not args.skip_fashion:
         report["fashion"] = fashion_part(client, args)
     if not args.skip_synthetic:
