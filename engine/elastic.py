@@ -97,11 +97,25 @@ def elasticsearch_client(
 
 
 class _Transport:
-    """What opensearch-py's helpers read off `client.transport`: the serializer of bulk
-    lines (the same fast one the OpenSearch client uses)."""
+    """What opensearch-py's helpers and callers use of `client.transport`: the serializer of
+    bulk lines (the same fast one the OpenSearch client uses), and a request by path."""
 
-    def __init__(self, serializer: Any) -> None:
-        self.serializer = serializer
+    def __init__(self, raw: Any, serializer: Any) -> None:
+        self._raw, self.serializer = raw, serializer
+
+    def perform_request(
+        self, method: str, url: str, params: Any = None, body: Any = None, **_: Any
+    ) -> Any:
+        headers = {"accept": "application/json"}
+        if body is not None:
+            headers["content-type"] = "application/json"
+        try:
+            response = self._raw.perform_request(
+                method, url, params=params, body=body, headers=headers
+            )
+        except Exception as error:
+            raise opensearch_error(error) from error
+        return getattr(response, "body", response)
 
 
 class ElasticsearchClient:
@@ -111,7 +125,7 @@ class ElasticsearchClient:
     def __init__(self, client: Any, dialect: Dialect, serializer: Any) -> None:
         self.raw = client
         self.dialect = dialect
-        self.transport = _Transport(serializer)
+        self.transport = _Transport(client, serializer)
 
     def __getattr__(self, name: str) -> Any:
         if name in _NAMESPACES:

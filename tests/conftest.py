@@ -23,6 +23,7 @@ from support import (
     OPENSEARCH_IMAGE,
     RUN_PREFIX,
     SEARCH_SLICE,
+    drop_indices,
     fashion_rows,
     ingest,
     with_business_fields,
@@ -44,9 +45,17 @@ def _docker_answers() -> bool:
     return True
 
 
+# VISEARCH_TEST_ENGINE=elasticsearch runs the integration tests on Elasticsearch instead
+# (the `elasticsearch_url` node, the official client behind the same calls).
+TEST_ENGINE = os.environ.get("VISEARCH_TEST_ENGINE", "opensearch")
+
+
 @pytest.fixture(scope="session")
-def opensearch_url() -> Iterator[str]:
-    """The URL of a live OpenSearch with the k-NN plugin."""
+def opensearch_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a live OpenSearch with the k-NN plugin (or Elasticsearch, see TEST_ENGINE)."""
+    if TEST_ENGINE == "elasticsearch":
+        yield request.getfixturevalue("elasticsearch_url")
+        return
     if url := os.environ.get("OPENSEARCH_URL"):
         yield url
         return
@@ -102,10 +111,7 @@ def es_client(elasticsearch_url: str):  # noqa: ANN201
 
     client = make_client(elasticsearch_url, engine="elasticsearch")
     yield client
-    # Elasticsearch deletes indices by name only (action.destructive_requires_name).
-    names = list(client.indices.get(index=f"{RUN_PREFIX}-*", expand_wildcards="all"))
-    if names:
-        client.indices.delete(index=",".join(names))
+    drop_indices(client, f"{RUN_PREFIX}-*")
     client.indices.delete_index_template(name=f"{RUN_PREFIX}-*", ignore=[404])
 
 
@@ -115,9 +121,9 @@ def os_client(opensearch_url: str):  # noqa: ANN201
     from visearch.engine.connection import make_client
 
     # A secured cluster: OPENSEARCH_CA_CERTS, OPENSEARCH_USER, OPENSEARCH_PASSWORD.
-    client = make_client(opensearch_url, **env_credentials())
+    client = make_client(opensearch_url, engine=TEST_ENGINE, **env_credentials())
     yield client
-    client.indices.delete(index=f"{RUN_PREFIX}-*", ignore_unavailable=True, expand_wildcards="all")
+    drop_indices(client, f"{RUN_PREFIX}-*")
     client.indices.delete_index_template(name=f"{RUN_PREFIX}-*", ignore=[404])
 
 
@@ -126,7 +132,7 @@ def index_name(os_client) -> Iterator[str]:  # noqa: ANN001
     """A fresh `test-…` name; whatever is created under it is deleted afterwards."""
     name = f"{RUN_PREFIX}-{uuid.uuid4().hex[:8]}"
     yield name
-    os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+    drop_indices(os_client, f"{name}*")
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +164,7 @@ def search_alias(os_client, search_rows, encoder, tmp_path_factory) -> Iterator[
     summary = ingest(os_client, catalog, name, encoder, images_dir=FASHION)
     assert (summary.embedded, summary.failed) == (SEARCH_SLICE, 0)
     yield name
-    os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+    drop_indices(os_client, f"{name}*")
     os_client.indices.delete_index_template(name=template_name(name), ignore=[404])
 
 

@@ -72,6 +72,14 @@ def ingest(
     return run_ingest(client, source, alias, encoder.name, load, IngestOptions(**options))
 
 
+def drop_indices(client: Any, pattern: str) -> None:
+    """Delete every index matching `pattern`, by name: Elasticsearch refuses wildcard
+    deletes (action.destructive_requires_name), OpenSearch takes either."""
+    names = list(client.indices.get(index=pattern, expand_wildcards="all", ignore_unavailable=True))
+    if names:
+        client.indices.delete(index=",".join(names), ignore_unavailable=True)
+
+
 def count(client: Any, alias: str) -> int:
     client.indices.refresh(index=alias)
     return client.count(index=alias)["count"]
