@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from visearch.commands.attributes import attributes_group
 from visearch.commands.ingest import ingest_command
 from visearch.commands.node import elasticsearch_group, opensearch_group
 from visearch.commands.quality import eval_command, tune_command
@@ -26,6 +27,7 @@ for command in (
     search_command,
     eval_command,
     tune_command,
+    attributes_group,
 ):
     main.add_command(command)
 

@@ -9,16 +9,30 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from visearch.attributes.stage import AttributeStage
 from visearch.ingest.aliases import Target
 from visearch.ingest.bulk import BulkReport, BulkWriter
-from visearch.ingest.documents import field_update, full_document, now_iso, photos_field
+from visearch.ingest.documents import (
+    doc_hash,
+    document_fields,
+    field_update,
+    full_document,
+    now_iso,
+    photos_field,
+)
 from visearch.ingest.embed import Embedded, Embedder, LazyEncoder
 from visearch.ingest.plan import Action, Decision
 from visearch.ingest.prepare import Prepared
 from visearch.ingest.records import RowError
 from visearch.ingest.reuse import StoredDocuments
 from visearch.ingest.summary import IngestSummary
-from visearch.mappings.fields import EMBEDDED_AT, PHOTO_CENTROID, PHOTOS_FIELD, VECTOR_KEY
+from visearch.mappings.fields import (
+    DOC_HASH,
+    EMBEDDED_AT,
+    PHOTO_CENTROID,
+    PHOTOS_FIELD,
+    VECTOR_KEY,
+)
 
 if TYPE_CHECKING:
     from visearch.ingest.pipeline import IngestOptions
@@ -35,12 +49,14 @@ class Applier:
         writer: BulkWriter | None,
         stored_documents: StoredDocuments | None,
         centroids: bool = True,
+        attributes: AttributeStage | None = None,
     ) -> None:
         """`embedder` and `writer` are None in a dry run; `stored_documents` reads the live
         index when the run writes a new one (rebuild), else None; `centroids`: the index maps
         the photo centroid (an index from before mapping version 6 does not)."""
         self.summary = summary
         self._centroids = centroids
+        self._attributes = attributes  # predictions and corrections (attributes/stage.py)
         self._encoder_name = encoder_name
         self._index = index
         self._embedder = embedder
@@ -63,7 +79,7 @@ class Applier:
             self._embedded(self._embedder.add(prepared))
         elif action is Action.UPDATE:
             summary.updated += 1
-            self._write({"_op_type": "update", "doc": field_update(_product(prepared))}, prepared)
+            self._write({"_op_type": "update", "doc": self._update(prepared)}, prepared)
         elif action is Action.COPY:
             assert self._stored is not None
             self._copied(self._stored.add(prepared))
@@ -104,16 +120,18 @@ class Applier:
                 self.summary.errors.append(result)
                 continue
             prepared = result.prepared
-            photos = photos_field(prepared.refs, prepared.digests, list(result.vectors))
+            photos = photos_field(
+                prepared.refs, prepared.digests, list(result.vectors), prepared.colours
+            )
             source = full_document(
-                _product(prepared),
+                self._product(prepared),
                 photos,
                 vector_key=str(prepared.key),
                 encoder=self._encoder_name,
                 embedded_at=stamp,
                 centroid=self._centroids,
             )
-            self._write({"_op_type": "index", "_source": source}, prepared)
+            self._write({"_op_type": "index", "_source": self._finish(source, prepared)}, prepared)
             self.summary.embedded += 1
             self.summary.photos_embedded += len(photos)
 
@@ -128,15 +146,39 @@ class Applier:
                 self.summary.errors.append(RowError(prepared.sku, "index", reason, prepared.line))
                 continue
             source = full_document(
-                _product(prepared),
+                self._product(prepared),
                 old[PHOTOS_FIELD],
                 vector_key=old[VECTOR_KEY],
                 encoder=self._encoder_name,
                 embedded_at=old.get(EMBEDDED_AT) or now_iso(),
                 centroid=self._centroids,
             )
-            self._write({"_op_type": "index", "_source": source}, prepared)
+            self._write({"_op_type": "index", "_source": self._finish(source, prepared)}, prepared)
             self.summary.copied += 1
+
+    def _product(self, prepared: Prepared) -> Any:
+        """The product with its merchandisers' corrections over its catalog values."""
+        product = _product(prepared)
+        return self._attributes.product(product) if self._attributes is not None else product
+
+    def _finish(self, source: dict[str, Any], prepared: Prepared) -> dict[str, Any]:
+        """A full document plus its predictions and corrections; its hash is the catalog
+        row's, so an unchanged row stays unchanged however it was corrected."""
+        if self._attributes is None:
+            return source
+        product = self._product(prepared)
+        source.update(self._attributes.fields(product))
+        source.update(self._attributes.predicted(source[PHOTOS_FIELD], product.attributes))
+        source[DOC_HASH] = doc_hash(document_fields(_product(prepared)))
+        return source
+
+    def _update(self, prepared: Prepared) -> dict[str, Any]:
+        if self._attributes is None:
+            return field_update(_product(prepared))
+        product = self._product(prepared)
+        doc = {**field_update(product), **self._attributes.fields(product)}
+        doc[DOC_HASH] = doc_hash(document_fields(_product(prepared)))
+        return doc
 
     def _write(self, action: dict[str, Any], prepared: Prepared) -> None:
         assert self._writer is not None
@@ -175,6 +217,11 @@ def make_applier(
         writer=BulkWriter(client, options.bulk),
         stored_documents=reuse,
         centroids=target.new_index or maps_centroid(client, target.index),
+        attributes=(
+            AttributeStage.load(client, target.alias, encoder_name, target.live)
+            if options.attributes
+            else None
+        ),
     )
 
 

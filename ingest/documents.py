@@ -22,6 +22,7 @@ from visearch.mappings.fields import (
     ENCODER,
     INDEXED_AT,
     PHOTO_CENTROID,
+    PHOTO_COLOUR,
     PHOTO_COUNT,
     PHOTO_DIGEST,
     PHOTO_IMAGE,
@@ -54,13 +55,20 @@ def doc_hash(fields: dict[str, Any]) -> str:
 
 
 def photos_field(
-    refs: Sequence[str], digests: Sequence[str], vectors: Sequence[Any]
+    refs: Sequence[str],
+    digests: Sequence[str],
+    vectors: Sequence[Any],
+    colours: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """One nested entry per photo; vectors stay float32 (the client's serializer writes them)."""
-    return [
+    """One nested entry per photo; vectors stay float32 (the client's serializer writes them).
+    `colours`: each photo's colour features (attributes/colour.py), stored unindexed."""
+    photos = [
         {PHOTO_IMAGE: ref, PHOTO_DIGEST: digest, PHOTO_VECTOR: vector}
         for ref, digest, vector in zip(refs, digests, vectors, strict=True)
     ]
+    for photo, colour in zip(photos, colours or (), strict=False):
+        photo[PHOTO_COLOUR] = colour
+    return photos
 
 
 def full_document(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class IngestOptions:
     """Folders beyond the catalog's own that local images may be read from."""
     image_hosts: tuple[str, ...] = ()
     """Hosts (name or name:port) images may be fetched from although they are not public."""
+    attributes: bool = True
+    """Colour features, attribute predictions and corrections (attributes/stage.py)."""
 
 
 def run_ingest(
@@ -114,6 +116,7 @@ def _run(
     applier = make_applier(client, target, encoder, encoder_name, options, summary)
     photos = PhotoSource.guarded(stream.source, options.images, encoder_name,
                                  roots=options.image_roots, hosts=options.image_hosts)  # fmt: skip
+    photos = replace(photos, colour_features=options.attributes)
     seen = _apply_catalog(stream, stored, photos, target, applier, options, summary)
     summary.read = stream.rows
     deletes = plan_deletes(

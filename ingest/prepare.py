@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import requests
 from PIL import Image
 
+from visearch.attributes.colour import colour_features
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.records import Product, RowError
 from visearch.vectors.images import ImageError, ImageLoaderConfig, decode_image, read_image_bytes
@@ -41,6 +43,7 @@ class Prepared:
     images: list[Image.Image] | None = None  # None: not decoded
     error: RowError | None = None
     photo_errors: list[RowError] = field(default_factory=list)
+    colours: list[np.ndarray] | None = None  # each decoded photo's colour features
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class PhotoSource:
     config: ImageLoaderConfig
     encoder_name: str
     session: requests.Session = field(default_factory=requests.Session)
+    colour_features: bool = True  # computed beside decoding, for the attribute models
 
     @classmethod
     def guarded(
@@ -118,7 +122,11 @@ def _prepared(
     digests = tuple(digest for *_, digest in photos)
     key = vector_key(digests, source.encoder_name)
     refs = tuple(ref for ref, *_ in photos)
-    return Prepared(product.sku, product.line, product, key, refs, digests, images, None, problems)
+    colours = None
+    if images is not None and source.colour_features:
+        colours = [colour_features(image) for image in images]
+    return Prepared(product.sku, product.line, product, key, refs, digests, images, None, problems,
+                    colours)  # fmt: skip
 
 
 def _failure(product: Product, error: ImageError) -> RowError:

@@ -14,6 +14,12 @@ PHOTO_IMAGE = "image"  # inside each photo: the reference it was read from
 PHOTO_DIGEST = "sha256"  # inside each photo: its bytes' SHA-256 (exact duplicates)
 PHOTO_VECTOR = "vector"  # inside each photo: the knn_vector
 VECTOR_FIELD = f"{PHOTOS_FIELD}.{PHOTO_VECTOR}"  # the knn_vector field's full path
+PHOTO_COLOUR = "colour_features"  # inside each photo: its foreground colours (attributes/colour.py)
+# Attributes from photos (attributes/): `predicted.<attr>` = {value, confidence, model, doubt}
+# beside the catalog value, never over it; `overrides.<attr>` = a merchandiser's correction
+# {value, catalog, by, at}, which the attribute itself also holds.
+PREDICTED = "predicted"
+OVERRIDES = "overrides"
 # The normalised mean of a product's photo vectors: how the product looks over all its photos
 # (the re-ranker's "overall look" signal, plugin/rerank.py). A knn_vector beside the photos.
 PHOTO_CENTROID = "photo_centroid"
@@ -34,6 +40,8 @@ INTERNAL_FIELDS = (
     DOC_HASH,
     INDEXED_AT,
     EMBEDDED_AT,
+    PREDICTED,
+    OVERRIDES,
 )
 
 # Every keyword attribute has a case- and accent-folded sub-field `<name>.ci` (filters forgive

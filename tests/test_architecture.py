@@ -20,6 +20,7 @@ LAYERS = {
     "vectors": {"mappings", "engine", "ingest", "plugin", "web", "quality", "commands", "cli"},
     "mappings": {"vectors", "engine", "ingest", "plugin", "web", "quality", "commands", "cli"},
     "engine": {"vectors", "mappings", "ingest", "plugin", "web", "quality", "commands", "cli"},
+    "attributes": {"ingest", "plugin", "web", "quality", "commands", "cli", "scripts"},
     "ingest": {"plugin", "web", "quality", "commands", "cli", "scripts"},
     "plugin": {"ingest", "web", "quality", "commands", "cli", "scripts"},
     "quality": {"ingest", "web", "commands", "cli", "scripts"},

@@ -1,0 +1,199 @@
+"""One attribute's model: L2-regularised softmax regression on standardised photo features,
+with a temperature fitted on held-back products so its confidence means what it says.
+
+numpy + scipy's L-BFGS only: thousands of products train in seconds, and the whole model is a
+few arrays that travel as one JSON document (see attributes/store.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize, minimize_scalar
+
+FORMAT = 1  # bumped when the stored layout changes
+
+
+@dataclass(frozen=True)
+class AttributeModel:
+    attribute: str
+    classes: tuple[str, ...]
+    mean: np.ndarray  # (d,) feature standardisation
+    scale: np.ndarray  # (d,)
+    weight: np.ndarray  # (d, k)
+    bias: np.ndarray  # (k,)
+    temperature: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict)  # encoder, trained_at, counts, ...
+
+    @property
+    def id(self) -> str:
+        """`<attribute>-<hash of the weights and classes>`: which model predicted a value."""
+        digest = hashlib.sha256()
+        for array in (self.mean, self.scale, self.weight, self.bias):
+            digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        digest.update("\x1f".join(self.classes).encode())
+        digest.update(repr(round(self.temperature, 6)).encode())
+        return f"{self.attribute}-{digest.hexdigest()[:12]}"
+
+    @property
+    def encoder(self) -> str:
+        return str(self.meta.get("encoder", ""))
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(features), self.mean, features)  # unknown: the mean
+        return ((filled - self.mean) / self.scale) @ self.weight + self.bias
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, k) calibrated class probabilities of n feature rows."""
+        return softmax(self.logits(np.atleast_2d(features)) / self.temperature)
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "attribute": self.attribute,
+            "model_id": self.id,
+            "classes": list(self.classes),
+            "temperature": self.temperature,
+            "dim": int(self.weight.shape[0]),
+            "arrays": {name: _pack(getattr(self, name)) for name in _ARRAYS},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> AttributeModel:
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"attribute model format {doc.get('format')} is not {FORMAT}")
+        dim, k = int(doc["dim"]), len(doc["classes"])
+        shapes = {"mean": (dim,), "scale": (dim,), "weight": (dim, k), "bias": (k,)}
+        arrays = {name: _unpack(doc["arrays"][name], shapes[name]) for name in _ARRAYS}
+        model = cls(
+            doc["attribute"],
+            tuple(doc["classes"]),
+            **arrays,
+            temperature=float(doc["temperature"]),
+            meta=dict(doc.get("meta") or {}),
+        )
+        if model.id != doc.get("model_id"):
+            raise ValueError(f"attribute model {doc.get('model_id')}: arrays do not match its id")
+        return model
+
+
+_ARRAYS = ("mean", "scale", "weight", "bias")
+
+
+def _pack(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode()
+
+
+def _unpack(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(shape).astype(np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """Standardisation, and optionally a smaller basis to train in: fitted once per training
+    run and shared by every attribute (the features are the same for all of them)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    basis: np.ndarray | None  # (d, r): train on x @ basis, fold the weight back with basis @ w
+
+    @classmethod
+    def fit(
+        cls, features: np.ndarray, reduce: tuple[int, int] | None, sample: int = 3000
+    ) -> FeatureSpace:
+        """`reduce=(n, r)`: the first n columns (the encoder's vector) are replaced by their
+        top r principal components (from at most `sample` rows), the rest kept as they are."""
+        x = np.asarray(features, dtype=np.float32)
+        mean = np.nan_to_num(np.nanmean(x, axis=0)) if np.isnan(x).any() else x.mean(axis=0)
+        x = np.where(np.isnan(x), mean, x)
+        scale = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+        space = cls(mean.astype(np.float32), scale, None)
+        if reduce is None or reduce[1] >= min(reduce[0], len(x)):
+            return space
+        n, r = reduce
+        rows = np.random.default_rng(0).permutation(len(x))[:sample]
+        head = space.standardise(x[rows])[:, :n]
+        _, vectors = np.linalg.eigh(head.T @ head)  # ascending eigenvalues
+        d = x.shape[1]
+        basis = np.zeros((d, r + d - n), dtype=np.float32)
+        basis[:n, :r] = vectors[:, ::-1][:, :r]
+        basis[n:, r:] = np.eye(d - n, dtype=np.float32)
+        return cls(space.mean, scale, basis)
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        x = np.where(np.isnan(features), self.mean, features)
+        return ((x - self.mean) / self.scale).astype(np.float32)
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        z = self.standardise(features)
+        return z @ self.basis if self.basis is not None else z
+
+    def fold(self, weight: np.ndarray) -> np.ndarray:
+        return self.basis @ weight if self.basis is not None else weight
+
+
+def fit_softmax(
+    z: np.ndarray, labels: np.ndarray, k: int, *, l2: float, max_iter: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """weight, bias of a softmax regression of `labels` (0..k-1) on the projected features `z`,
+    minimising mean cross-entropy + l2/2 * |weight|^2 with L-BFGS."""
+    n, d = z.shape
+    onehot = np.zeros((n, k), dtype=np.float32)
+    onehot[np.arange(n), labels] = 1.0
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w = params[: d * k].reshape(d, k).astype(np.float32)
+        b = params[d * k :].astype(np.float32)
+        logits = z @ w + b
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        value = -float((onehot * log_p).sum()) / n + 0.5 * l2 * float((w * w).sum())
+        residual = (np.exp(log_p) - onehot) / n
+        grad_w = z.T @ residual + l2 * w
+        grad = np.concatenate([grad_w.ravel(), residual.sum(axis=0)])
+        return value, grad.astype(np.float64)
+
+    start = np.zeros(d * k + k)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    weight = result.x[: d * k].reshape(d, k).astype(np.float32)
+    return weight, result.x[d * k :].astype(np.float32)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of held-back `labels`."""
+    if len(labels) == 0:
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        scaled = logits / np.exp(log_t)
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(labels)), labels].mean())
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
+    """The gap between confidence and accuracy, averaged over equal-width confidence bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        chosen = which == b
+        if chosen.any():
+            total += chosen.mean() * abs(confidence[chosen].mean() - correct[chosen].mean())
+    return float(total)
