@@ -37,3 +37,12 @@ def test_keyword_forms_of_opensearch_py(es_client) -> None:  # noqa: ANN001
 def test_an_unreachable_cluster_is_a_connection_error() -> None:
     with pytest.raises(os_errors.ConnectionError):  # what the fix-it messages catch
         make_client("http://127.0.0.1:9", engine="elasticsearch", timeout_s=2)
+
+
+def test_a_cluster_that_does_not_say_is_opensearch(loopback_http, caplog) -> None:  # noqa: ANN001
+    # A server that refuses the _nodes question (a proxy, a user without the right to ask):
+    # the client is OpenSearch's, and nothing is logged about the question.
+    with caplog.at_level("WARNING"):
+        client = make_client(loopback_http.base, engine="auto")
+    assert not hasattr(client, "dialect") and caplog.records == []
+    assert loopback_http.hosts  # it was asked
