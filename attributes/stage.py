@@ -32,9 +32,8 @@ class AttributeStage:
     @classmethod
     def load(cls, client: Any, alias: str, encoder: str, live: str | None) -> AttributeStage:
         """The alias's models (none when they were trained on another encoder's vectors: a
-        rebuild with a new encoder must be trained again) and corrections."""
-        if live is None:
-            return cls({}, {})
+        rebuild with a new encoder must be trained again) and corrections. Both live in
+        indices of their own, so a first build (`live` None) finds them too."""
         try:
             models = load_models(client, alias, encoder)
         except EncoderChangedError:
