@@ -4,8 +4,9 @@ and where the errors of reaching a secured cluster are put into words."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -30,6 +31,7 @@ TRANSIENT_SHARD_FAILURES = frozenset(
         "index_shard_closed_exception",
         "illegal_index_shard_state_exception",
         "opensearch_rejected_execution_exception",
+        "es_rejected_execution_exception",  # Elasticsearch's name for the same
     }
 )
 """Shard failures that a node leaving, restarting or being busy causes: the same search
@@ -47,20 +49,28 @@ class ShardRetryTransport(Transport):
     answer, or error, is returned as it is."""
 
     def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        send = partial(super().perform_request, method, url, *args, **kwargs)
         if not url.split("?")[0].endswith(("/_search", "/_msearch")):
-            return super().perform_request(method, url, *args, **kwargs)
-        pauses = list(SHARD_RETRY_BACKOFF_S[: self.max_retries])
-        while True:
-            try:
-                result = super().perform_request(method, url, *args, **kwargs)
-            except TransportError as error:
-                server_side = isinstance(error.status_code, int) and error.status_code >= 500
-                if not (pauses and server_side):
-                    raise
-            else:
-                if not (pauses and transient_shard_failure(result)):
-                    return result
-            time.sleep(pauses.pop(0))
+            return send()
+        return retry_search(send, self.max_retries)
+
+
+def retry_search(send: Callable[[], Any], retries: int) -> Any:
+    """`send()` a search, and again after a pause (`retries` times at most) while its answer
+    holds a transient shard failure or it fails with a 5xx: ShardRetryTransport's loop, which
+    the Elasticsearch client (engine/elastic.py) runs too."""
+    pauses = list(SHARD_RETRY_BACKOFF_S[:retries])
+    while True:
+        try:
+            result = send()
+        except TransportError as error:
+            server_side = isinstance(error.status_code, int) and error.status_code >= 500
+            if not (pauses and server_side):
+                raise
+        else:
+            if not (pauses and transient_shard_failure(result)):
+                return result
+        time.sleep(pauses.pop(0))
 
 
 def transient_shard_failure(result: Any) -> bool:

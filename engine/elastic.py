@@ -15,7 +15,12 @@ from typing import Any
 
 from opensearchpy import exceptions as os_errors
 
-from visearch.engine.connection import RETRY_ON_STATUS, Endpoints, FastJSONSerializer
+from visearch.engine.connection import (
+    RETRY_ON_STATUS,
+    Endpoints,
+    FastJSONSerializer,
+    retry_search,
+)
 from visearch.engine.dialect import (
     NODES_INFO_FILTER,
     Dialect,
@@ -70,8 +75,8 @@ def elasticsearch_client(
     retries: int,
 ) -> ElasticsearchClient:
     """The official client with the same timeouts, retries and TLS choices as the OpenSearch
-    one (engine/connection.py), with the cluster's dialect (asked once, here). It has no
-    shard-failure retry (ShardRetryTransport) yet: a partial answer comes back as it is."""
+    one (engine/connection.py), with the cluster's dialect (asked once, here); searches are
+    sent again on a transient shard failure or a 5xx, like OpenSearch's (retry_search)."""
     from elasticsearch import Elasticsearch
 
     scheme = "https" if endpoints.tls else "http"
@@ -93,7 +98,7 @@ def elasticsearch_client(
     except Exception as error:
         raise opensearch_error(error) from error
     dialect = detect(info)
-    return ElasticsearchClient(raw, dialect, FastJSONSerializer())
+    return ElasticsearchClient(raw, dialect, FastJSONSerializer(), retries)
 
 
 class _Transport:
@@ -122,9 +127,11 @@ class ElasticsearchClient:
     """An `elasticsearch.Elasticsearch` that answers the calls visearch makes of an
     opensearch-py client; `dialect` says what the cluster has (engine/dialect.py)."""
 
-    def __init__(self, client: Any, dialect: Dialect, serializer: Any) -> None:
+    def __init__(self, client: Any, dialect: Dialect, serializer: Any, retries: int = 0) -> None:
         self.raw = client
         self.dialect = dialect
+        self.retries = retries
+        """Times a search is sent again on a transient failure (0: one node, never)."""
         self.transport = _Transport(client, serializer)
 
     def __getattr__(self, name: str) -> Any:
@@ -163,11 +170,16 @@ def _call(owner: ElasticsearchClient, path: tuple[str, ...]) -> Callable[..., An
         target: Any = owner.raw.options(**options) if options else owner.raw
         for name in path:
             target = getattr(target, name)
-        try:
-            response = target(*args, **kwargs)
-        except Exception as error:
-            raise opensearch_error(error) from error
-        body = getattr(response, "body", response)
+
+        def send() -> Any:
+            try:
+                response = target(*args, **kwargs)
+            except Exception as error:
+                raise opensearch_error(error) from error
+            return getattr(response, "body", response)
+
+        searches = path in (("search",), ("msearch",))
+        body = retry_search(send, owner.retries) if searches else send()
         after = _AFTER.get(path)
         return after(body) if after and isinstance(body, dict) else body
 

@@ -46,3 +46,23 @@ def test_a_cluster_that_does_not_say_is_opensearch(loopback_http, caplog) -> Non
         client = make_client(loopback_http.base, engine="auto")
     assert not hasattr(client, "dialect") and caplog.records == []
     assert loopback_http.hosts  # it was asked
+
+
+def test_a_search_is_sent_again_after_a_transient_shard_failure(monkeypatch) -> None:  # noqa: ANN001
+    from visearch.engine import connection
+    from visearch.engine.dialect import Dialect
+    from visearch.engine.elastic import ElasticsearchClient
+
+    monkeypatch.setattr(connection, "SHARD_RETRY_BACKOFF_S", (0, 0, 0, 0))
+    lost = {"type": "node_disconnected_exception", "reason": "node left"}
+    partial = {"_shards": {"failures": [{"reason": lost}]}, "hits": {"hits": []}}
+    answers = [partial, {"hits": {"hits": []}}, partial, partial]
+
+    class Raw:  # a cluster of several nodes, one of which just left
+        def search(self, **_: object) -> dict:
+            return answers.pop(0)
+
+    client = ElasticsearchClient(Raw(), Dialect("elasticsearch"), None, retries=1)
+    assert client.search(index="p", body={}) == {"hits": {"hits": []}}  # sent again
+    assert client.search(index="p", body={}) == partial  # gave up after `retries`
+    assert answers == []
