@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.grocery import KS, RecallReport, evaluate, ingest_gallery
-from support import GROCERY, RUN_PREFIX
+from support import GROCERY, RUN_PREFIX, drop_indices
 from visearch.mappings.install import template_name
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def report(os_client, encoder) -> Iterator[RecallReport]:  # noqa: ANN001
         assert summary.embedded == 81
         yield evaluate(os_client, alias, encoder, GROCERY)
     finally:
-        os_client.indices.delete(index=f"{alias}*", ignore_unavailable=True, expand_wildcards="all")
+        drop_indices(os_client, f"{alias}*")
         os_client.indices.delete_index_template(name=template_name(alias), ignore=[404])
 
 
