@@ -14,8 +14,9 @@ are one code path for both engines:
 Both score cosine as (1 + cos) / 2, so scores, `min_score` and the similarity in an
 explanation mean the same. A cluster without the analysis-common module (the Maven Central
 node) gets an `english` analyzer of its own (standard tokens, English stop words, no
-stemming) and a `folded` normalizer without `asciifolding`; one without painless gets no
-script fields (the overall look is not reported).
+stemming) and a `folded` normalizer without `asciifolding`. Script fields are left out on
+Elasticsearch: the overall look's script uses k-NN's painless `cosineSimilarity(params.query,
+doc[...])`, and Elasticsearch's vector functions serve scoring scripts only.
 """
 
 from __future__ import annotations
@@ -57,10 +58,6 @@ class Dialect:
         """The `english` analyzer and `asciifolding` filter exist (analysis-common)."""
         return not self.elasticsearch or "analysis-common" in self.modules
 
-    @property
-    def painless(self) -> bool:
-        return not self.elasticsearch or "lang-painless" in self.modules
-
 
 def detect(nodes_info: Mapping[str, Any] | None) -> Dialect:
     """The dialect of a `_nodes/_local` answer filtered by NODES_INFO_FILTER."""
@@ -80,8 +77,7 @@ def search_body(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
     if not dialect.elasticsearch:
         return dict(body)
     out = {key: value for key, value in body.items() if key != "query"}
-    if not dialect.painless:
-        out.pop("script_fields", None)
+    out.pop("script_fields", None)  # the overall look (see the module docstring)
     if "query" not in body:
         return out
     top = _top_level_knn(body["query"])
