@@ -8,7 +8,7 @@ CATALOG ?= ../shared/data/fashion/catalog.csv
 # The offline ImageNet encoder works everywhere; real users set clip:clip-ViT-B-32 (the CLI default).
 ENCODER ?= $(or $(VISEARCH_ENCODER),efficientnet-lite0)
 
-.PHONY: setup test lint up down ingest browser
+.PHONY: setup test test-elasticsearch lint up down ingest browser
 
 setup: $(STAMP) browser
 
@@ -34,6 +34,16 @@ lint: $(STAMP)
 
 test: lint browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m pytest -q
+
+# The integration tests that also pass on Elasticsearch, run there (the local node of
+# `visearch elasticsearch up`, or ELASTICSEARCH_URL); see README, Elasticsearch. The doubled
+# alias test fabricates its state with _reindex, a module the Maven Central node lacks.
+ES_TESTS := tests/test_cli.py tests/test_newcomer.py tests/test_multi_photo.py \
+	tests/test_grocery_recall.py tests/test_hostile_ingest.py \
+	--deselect tests/test_hostile_ingest.py::test_a_doubled_alias_is_refused_then_repaired_by_a_rebuild
+test-elasticsearch: $(STAMP)
+	VISEARCH_TEST_ENGINE=elasticsearch HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+	  $(VENV)/bin/python -m pytest -q $(ES_TESTS)
 
 up: $(STAMP)
 	@if [ -z "$$OPENSEARCH_URL" ]; then $(VENV)/bin/visearch opensearch up; fi
