@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
 
 FORMAT = 1  # bumped when the stored layout changes
 
@@ -148,6 +147,8 @@ def fit_softmax(
 ) -> tuple[np.ndarray, np.ndarray]:
     """weight, bias of a softmax regression of `labels` (0..k-1) on the projected features `z`,
     minimising mean cross-entropy + l2/2 * |weight|^2 with L-BFGS."""
+    from scipy.optimize import minimize  # here: searches apply models and never need scipy
+
     n, d = z.shape
     onehot = np.zeros((n, k), dtype=np.float32)
     onehot[np.arange(n), labels] = 1.0
@@ -174,6 +175,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of held-back `labels`."""
     if len(labels) == 0:
         return 1.0
+    from scipy.optimize import minimize_scalar
 
     def nll(log_t: float) -> float:
         scaled = logits / np.exp(log_t)

@@ -31,6 +31,9 @@ def _option(spec: ParamSpec) -> Callable[[Command], Command]:
                             show_default=shown, help=spec.help)  # fmt: skip
     if spec.kind == "tristate":
         return click.option(f"{flag}/--no-{spec.flag}", spec.name, default=None, help=spec.help)
+    if spec.kind == "flag" and spec.default:  # on unless turned off
+        return click.option(f"{flag}/--no-{spec.flag}", spec.name, default=True,
+                            show_default=True, help=spec.help)  # fmt: skip
     if spec.kind == "flag":
         return click.option(flag, spec.name, is_flag=True, help=spec.help)
     if spec.kind == "filters":
@@ -102,6 +105,10 @@ def render(data: dict[str, Any]) -> str:
         f"{data['mode']} search: {found}, showing {start + 1 if hits else 0}"
         f"-{start + len(hits)} ({data['timings']['total_ms']:.0f} ms)"
     ]
+    detected = [f"{name} {g['value']} ({g['confidence']:.2f})"
+                for name, g in (data.get("detected") or {}).items()]  # fmt: skip
+    if detected:
+        lines.append("detected: " + ", ".join(detected))
     lines.append(f"{'#':>3}  {'sku':<12} {'look':>5} {'words':>5}  {'price':>8}  title")
     for rank, hit in enumerate(hits, start=start + 1):
         look, words = readable_scores(hit["explanation"])

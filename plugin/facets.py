@@ -4,17 +4,22 @@ Aggregations run over the query's matched set, the candidate pool P (they ignore
 `post_filter`). Each facet's `terms` sits in a `filter` agg holding every *other* selection,
 so the count shown for colour=X is the number of results the user would page through after
 toggling colour=X with every other selection still active. The price `stats` honour all
-selections, like the hits.
+selections, like the hits. Where the schema fills an attribute from predictions, a second
+`terms` counts the confident predictions of the products without a catalog value, and the
+response adds them to the catalog's buckets: the count a value shows is the number of hits
+its selection gives.
 """
 
 from __future__ import annotations
 
-from visearch.plugin.filters import Clause, all_of, attribute_clause, selections
+from visearch.mappings.fields import PREDICTED
+from visearch.plugin.filters import Clause, all_of, attribute_clause, filled_clause, selections
 from visearch.plugin.params import SearchParams
 from visearch.plugin.schema import IndexSchema
 
 FACET_PREFIX = "facet:"
 PRICE_AGG = "price"
+PREDICTED_AGG = "predicted"
 BUCKET_ORDER = [{"_count": "desc"}, {"_key": "asc"}]
 
 
@@ -35,6 +40,13 @@ def facet_aggs(params: SearchParams, schema: IndexSchema | None = None) -> dict[
         inner: dict[str, Clause] = {
             "values": {"terms": {"field": name, "size": params.facet_size, "order": BUCKET_ORDER}}
         }
+        if schema is not None and schema.fills(name):
+            values = {"field": f"{PREDICTED}.{name}.value", "size": params.facet_size,
+                      "order": BUCKET_ORDER}  # fmt: skip
+            inner[PREDICTED_AGG] = {
+                "filter": filled_clause(name, schema.fill_threshold),
+                "aggs": {"values": {"terms": values}},
+            }
         if name in chosen:
             picked = {
                 value: attribute_clause(name, [value], schema) for value in params.filters[name]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from visearch.mappings.fields import PREDICTED
 from visearch.plugin.errors import UnknownFieldError
 from visearch.plugin.params import SearchParams
 from visearch.plugin.schema import IndexSchema
@@ -39,8 +40,32 @@ def values_clause(name: str, values: Sequence[str]) -> Clause:
 
 def attribute_clause(name: str, values: Sequence[str], schema: IndexSchema | None) -> Clause:
     """A filter on attribute `name`: on its folded sub-field when the index has one, so
-    "blue", "Blue" and "BLUE" all match (OpenSearch folds the values the same way)."""
-    return values_clause(schema.filter_field(name) if schema else name, values)
+    "blue", "Blue" and "BLUE" all match (OpenSearch folds the values the same way). Where the
+    schema fills `name` from predictions, a product without a catalog value also matches when
+    its confident prediction is one of `values`."""
+    catalog = values_clause(schema.filter_field(name) if schema else name, values)
+    if schema is None or not schema.fills(name):
+        return catalog
+    filled = filled_clause(name, schema.fill_threshold)
+    predicted = [
+        {"term": {f"{PREDICTED}.{name}.value": {"value": value, "case_insensitive": True}}}
+        for value in values
+    ]
+    which = predicted[0] if len(predicted) == 1 else {"bool": {"should": predicted}}
+    filled["bool"]["filter"].append(which)
+    return {"bool": {"should": [catalog, filled], "minimum_should_match": 1}}
+
+
+def filled_clause(name: str, threshold: float) -> Clause:
+    """Products whose `name` comes from a prediction: no catalog value, and a prediction at
+    least `threshold` confident. The confidence range keeps it to product documents (nested
+    photos have none), so it is safe inside a kNN filter."""
+    return {
+        "bool": {
+            "filter": [{"range": {f"{PREDICTED}.{name}.confidence": {"gte": threshold}}}],
+            "must_not": [{"exists": {"field": name}}],
+        }
+    }
 
 
 def hard_clauses(params: SearchParams, schema: IndexSchema | None = None) -> list[Clause]:

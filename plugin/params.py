@@ -152,6 +152,12 @@ class SearchParams:
     fusion: str | None = _param(
         "text", f"How look and words combine: {' or '.join(FUSIONS)} (default {DEFAULT_FUSION})."
     )
+    predicted: bool = _param(
+        "flag",
+        "Filters and facets also count products the catalog leaves blank whose photo predicts "
+        "the value confidently (`visearch attributes train`); hits mark such values.",
+        True,
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -270,6 +276,8 @@ class SearchParams:
             raise InvalidParamsError(f"min_score is a cosine similarity in -1..1, got {score!r}")
         if not isinstance(self.boosts, Boosts):
             raise InvalidParamsError("boosts must be a Boosts or a mapping of its fields")
+        if not isinstance(self.predicted, bool):
+            raise InvalidParamsError(f"predicted must be true or false, not {self.predicted!r}")
 
     def _check_fusion(self) -> None:
         if self.fusion is None:

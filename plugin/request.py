@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from visearch.mappings.fields import PREDICTED
 from visearch.plugin.errors import InvalidParamsError
 from visearch.plugin.facets import facet_aggs, post_filter
 from visearch.plugin.filters import Clause, all_of, check_fields, hard_clauses
@@ -39,8 +40,14 @@ NO_STORED_FIELDS: dict[str, Any] = {"stored_fields": "_none_"}
 
 
 def hit_fields(schema: IndexSchema) -> dict[str, Any]:
-    """No stored fields, plus the doc-value fields a result needs (`sku` identifies it)."""
-    return {**NO_STORED_FIELDS, "docvalue_fields": [*HIT_FIELDS, *schema.keyword_fields]}
+    """No stored fields, plus the doc-value fields a result needs (`sku` identifies it), and
+    the predictions that may fill a missing attribute."""
+    predicted = [f"{PREDICTED}.{name}.{part}" for name in schema.predicted_fields
+                 for part in ("value", "confidence")]  # fmt: skip
+    return {
+        **NO_STORED_FIELDS,
+        "docvalue_fields": [*HIT_FIELDS, *schema.keyword_fields, *predicted],
+    }
 
 
 """Hits never carry the vector (or ingest's bookkeeping)."""
@@ -80,6 +87,7 @@ def build_request(
     """The request for `params`; `vector` is required exactly when there is an image or text;
     `vocabulary`, the index's attribute values, lets keywords name them."""
     check_request(params, schema)
+    schema = schema.serving(params.predicted)
     if params.has_vector_query != (vector is not None):
         raise InvalidParamsError(
             "pass the query vector exactly when the params hold an image or text"

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from visearch.plugin.facets import FACET_PREFIX, PRICE_AGG
+from visearch.mappings.fields import PREDICTED
+from visearch.plugin.facets import FACET_PREFIX, PREDICTED_AGG, PRICE_AGG
 from visearch.plugin.knn import OVERALL_LOOK, overall_look
 from visearch.plugin.notices import Notice
 from visearch.plugin.params import Mode, SearchParams
@@ -69,8 +70,11 @@ class Hit:
     in_stock: bool | None
     popularity: float | None
     attributes: dict[str, Any]
-    """The product's keyword attributes (colour, brand, ... and extra ones)."""
+    """The product's keyword attributes (colour, brand, ... and extra ones): the catalog's."""
     explanation: Explanation
+    predicted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """attribute -> {value, confidence}: values the catalog lacks, filled by a confident
+    prediction from the product's photos (only when the search counted predicted values)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class SearchResult:
     notices: tuple[Notice, ...] = ()
     """Filter values no product has (with the closest that exist) and, when nothing matched,
     what emptied the result."""
+    detected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Photo queries: attribute -> {value, confidence} the index's attribute models read from
+    the shopper's photo (empty without models)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data for the CLI and the HTTP service."""
@@ -160,8 +167,14 @@ def total_hits(response: Mapping[str, Any]) -> int:
 
 
 def to_hit(
-    sku: str, source: Mapping[str, Any], explanation: Explanation, attributes: Sequence[str]
+    sku: str,
+    source: Mapping[str, Any],
+    explanation: Explanation,
+    attributes: Sequence[str],
+    predicted: Sequence[str] = (),
+    threshold: float = 1.0,
 ) -> Hit:
+    """A hit; `predicted`: the attributes whose confident predictions fill a missing value."""
     return Hit(
         sku=sku,
         title=source.get("title"),
@@ -171,7 +184,24 @@ def to_hit(
         popularity=source.get("popularity"),
         attributes={name: source[name] for name in attributes if name in source},
         explanation=explanation,
+        predicted=filled_values(source, predicted, threshold),
     )
+
+
+def filled_values(
+    source: Mapping[str, Any], names: Sequence[str], threshold: float
+) -> dict[str, dict[str, Any]]:
+    """attribute -> {value, confidence} for each of `names` the catalog leaves empty and a
+    prediction at least `threshold` confident fills (read from the hit's doc values)."""
+    filled = {}
+    for name in names:
+        value = source.get(f"{PREDICTED}.{name}.value")
+        confidence = source.get(f"{PREDICTED}.{name}.confidence")
+        # Doc values hold float32: 0.9 comes back as 0.89999997, which the range query matched.
+        if name in source or value is None or confidence is None or confidence < threshold - 1e-6:
+            continue
+        filled[name] = {"value": str(value), "confidence": round(float(confidence), 4)}
+    return filled
 
 
 def facets(aggs: Mapping[str, Any], params: SearchParams) -> dict[str, tuple[FacetValue, ...]]:
@@ -180,7 +210,8 @@ def facets(aggs: Mapping[str, Any], params: SearchParams) -> dict[str, tuple[Fac
     out: dict[str, tuple[FacetValue, ...]] = {}
     for name in params.facets:
         agg = aggs[FACET_PREFIX + name]
-        counts = _merge_spellings(agg["values"]["buckets"])
+        filled = (agg.get(PREDICTED_AGG) or {}).get("values", {}).get("buckets", [])
+        counts = _merge_spellings([*agg["values"]["buckets"], *filled])
         spelled = {fold(value): value for value in counts}
         chosen = set()
         for value, bucket in (agg.get("selected") or {}).get("buckets", {}).items():

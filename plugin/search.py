@@ -8,7 +8,8 @@
 exactly one HTTP request (`_search`, or `_msearch` for vector + keywords), plus one GET of the
 stored vector for a `similar_to` query, one `_msearch` of counts when nothing matched (to say
 why), and, at most once a minute, one aggregation of the attribute values that words name
-and filters are checked against. `refresh_schema()` reads the mapping again (after an
+and filters are checked against (on an index with predictions, a photo query's attribute
+models likewise: plugin/detected.py). `refresh_schema()` reads the mapping again (after an
 alias swap that may have changed it).
 """
 
@@ -21,14 +22,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 from opensearchpy.exceptions import NotFoundError, TransportError
+from PIL import Image
 
 from visearch.mappings.fields import (
     INTERNAL_FIELDS,
-    KIND_ATTRIBUTES,
     PHOTO_VECTOR,
     PHOTOS_FIELD,
     VECTOR_FIELD,
 )
+from visearch.plugin.detected import AttributeDetector
 from visearch.plugin.errors import (
     IndexNotFoundError,
     InvalidParamsError,
@@ -48,20 +50,10 @@ from visearch.plugin.notices import (
 )
 from visearch.plugin.params import SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query, load_query_image
-from visearch.plugin.ranking import Fusion, Ranked, rank
 from visearch.plugin.request import SearchPlan, build_request, check_request
 from visearch.plugin.rerank import Reranker
-from visearch.plugin.response import (
-    Explanation,
-    Hit,
-    SearchResult,
-    Timings,
-    candidates,
-    facets,
-    price_stats,
-    to_hit,
-    total_hits,
-)
+from visearch.plugin.response import Explanation, Hit, SearchResult, Timings, to_hit
+from visearch.plugin.results import search_result
 from visearch.plugin.schema import IndexSchema
 from visearch.plugin.shards import ShardLayout, send_plans
 from visearch.vectors.encoders import Encoder
@@ -115,6 +107,9 @@ class Searcher:
     )
     """(read at, the attribute values): read on the first search with words or filters and
     again after VOCABULARY_TTL_S, so values a rerun of ingest added are known soon."""
+    _detector: AttributeDetector = field(default_factory=AttributeDetector, repr=False,
+                                         compare=False)  # fmt: skip
+    """The attribute models a photo query's detected attributes come from (cached)."""
     _layout: ShardLayout = field(default_factory=ShardLayout, repr=False, compare=False)
     """How many shards the alias has, as its responses say (plugin/shards.py)."""
 
@@ -137,6 +132,7 @@ class Searcher:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
         self._schema[:] = [IndexSchema.from_mapping(self.alias, response)]
         self._vocabulary.clear()  # the values may have changed with the mapping
+        self._detector.clear()
         return self._schema[0]
 
     def with_reranker(self, reranker: Reranker | None) -> Searcher:
@@ -178,21 +174,24 @@ class Searcher:
         schema = self.schema
         check_request(params, schema)  # cheap checks before the model runs
         load_ms = encode_ms = 0.0
+        image = params.image if isinstance(params.image, Image.Image) else None
         if vector is None:
-            vector, load_ms, encode_ms = self._query_vector(params, schema, deadline)
+            vector, image, load_ms, encode_ms = self._query_vector(params, schema, deadline)
         elif not params.has_vector_query:
             raise InvalidParamsError("a vector was given for a search without image or text")
         _in_time(deadline, "encoding the query")
+        detected = self._detector.detect(self.client, schema, params, vector, image)
+        schema = schema.serving(params.predicted)
         vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
         plan = build_request(params, schema, vector, vocabulary)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
-        result = _result(plan, params, responses, schema, timings, self.reranker)
+        result = search_result(plan, params, responses, schema, timings, self.reranker)
         notices = unknown_values(params, vocabulary)
         if result.total == 0 and (params.has_filters or params.keywords):
             notices += self._why_empty(params, schema, vocabulary, notices)
         timings = replace(timings, total_ms=_since(started))
-        return replace(result, notices=tuple(notices), timings=timings)
+        return replace(result, notices=tuple(notices), timings=timings, detected=detected)
 
     def _why_empty(
         self, params: SearchParams, schema: IndexSchema, vocabulary: Vocabulary, known: list[Notice]
@@ -225,19 +224,21 @@ class Searcher:
             plans, per_plan, vocabularies, items, strict=True
         ):
             timings = Timings(opensearch_took_ms=float(took), opensearch_ms=opensearch_ms)
-            result = _result(plan, params, mine, schema, timings, self.reranker)
+            serving = schema.serving(params.predicted)
+            result = search_result(plan, params, mine, serving, timings, self.reranker)
             results.append(replace(result, notices=tuple(unknown_values(params, vocabulary))))
         return results
 
     def _query_vector(
         self, params: SearchParams, schema: IndexSchema, deadline: float | None
-    ) -> tuple[Any, float, float]:
-        """The query vector of `params` (None without one), load and encode milliseconds."""
+    ) -> tuple[Any, Image.Image | None, float, float]:
+        """The query vector of `params` (None without one), the decoded query image (None
+        without one), load and encode milliseconds."""
         if params.similar_to is not None:
             vector, load_ms = _timed(lambda: self._stored_vector(str(params.similar_to)))
-            return vector, load_ms, 0.0
+            return vector, None, load_ms, 0.0
         if not params.has_vector_query:
-            return None, 0.0, 0.0
+            return None, None, 0.0, 0.0
         encoder = check_encoder(params, schema, self.encoder)
         image, load_ms = None, 0.0
         if params.image is not None:
@@ -248,7 +249,7 @@ class Searcher:
                 encoder, image, params.text, params.image_weight, params.text_weight
             )
         )
-        return vector, load_ms, encode_ms
+        return vector, image, load_ms, encode_ms
 
     def product(self, sku: str) -> Hit:
         """One product by sku (one GET); `ProductNotFoundError` when there is none."""
@@ -312,62 +313,9 @@ class Searcher:
         return responses
 
 
-def _page(
-    plan: SearchPlan,
-    params: SearchParams,
-    responses: Sequence[Mapping[str, Any]],
-    schema: IndexSchema,
-    reranker: Reranker | None = None,
-) -> tuple[tuple[Hit, ...], int]:
-    """The requested page of the ranked pool, and how many results there are in all."""
-    fields = schema.keyword_fields
-    if plan.mode == "browse":  # the server sorted and paged
-        found = candidates(responses[0])
-        hits = tuple(to_hit(c.sku, c.source, Explanation(), fields) for c in found)
-        return hits, total_hits(responses[0])
-    ranked: list[Ranked]
-    if plan.mode == "keywords":
-        ranked = rank(None, candidates(responses[0]), params.boosts)
-        total = total_hits(responses[0])
-    else:
-        keyword = candidates(responses[1]) if plan.mode == "hybrid" else None
-        kinds = [name for name in KIND_ATTRIBUTES
-                 if name in schema.keyword_fields and name not in plan.named]  # fmt: skip
-        fusion = Fusion(str(params.fusion), params.keyword_weight, kinds)
-        ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion,
-                      reranker)  # fmt: skip
-        total = len(ranked)
-    start = params.page * params.k
-    page = ranked[start : start + params.k]
-    return tuple(to_hit(r.sku, r.source, r.explanation, fields) for r in page), total
-
-
 def _in_time(deadline: float | None, after: str) -> None:
     if deadline is not None and time.monotonic() > deadline:
         raise SearchTimeoutError(f"the search ran out of time after {after}")
-
-
-def _result(
-    plan: SearchPlan,
-    params: SearchParams,
-    responses: Sequence[Mapping[str, Any]],
-    schema: IndexSchema,
-    timings: Timings,
-    reranker: Reranker | None = None,
-) -> SearchResult:
-    hits, total = _page(plan, params, responses, schema, reranker)
-    aggs = responses[0].get("aggregations", {})
-    return SearchResult(
-        mode=plan.mode,
-        hits=hits,
-        total=total,
-        page=params.page,
-        k=params.k,
-        candidates=None if plan.mode == "browse" else params.pool_size,
-        facets=facets(aggs, params),
-        price=price_stats(aggs),
-        timings=timings,
-    )
 
 
 def _since(started: float) -> float:

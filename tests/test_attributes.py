@@ -3,6 +3,7 @@ probable mislabels, and merchandisers' corrections that survive ingests and rebu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,18 @@ from visearch.attributes.errors import (
     UnknownProductError,
 )
 from visearch.attributes.overrides import list_overrides, revert_override, set_override
+from visearch.attributes.predict import FILL_THRESHOLD
 from visearch.attributes.service import coverage, review, train_alias
 from visearch.attributes.store import load_models, models_index
 from visearch.attributes.train import TrainConfig
+from visearch.commands.search import render
+from visearch.plugin.params import SearchParams
+from visearch.plugin.search import Searcher, open_searcher
 
 pytestmark = pytest.mark.slow
 
 PRODUCTS = 90
+BLANK = slice(80, 90)
 CONFIG = TrainConfig(reduced_dim=32, validation_share=0.2, max_iter=100)
 
 
@@ -32,6 +38,8 @@ def _rows() -> list[dict[str, str]]:
     # A shoe the catalog calls apparel: the probable mislabel the model must flag.
     shoe = next(r for r in rows[60:] if r["category"] == "Footwear")
     shoe["category"] = "Apparel"
+    for row in rows[BLANK]:  # colours the catalog lacks: predictions may fill them
+        row["colour_group"] = ""
     return rows
 
 
@@ -212,3 +220,66 @@ def test_cli_reports_coverage_and_refuses_an_unknown_sku(opensearch_url, alias, 
     result = CliRunner().invoke(cli.main, ["attributes", "review", *where, "--attributes", "hue"])
     assert result.exit_code == 1
     assert "unknown attribute 'hue'" in result.output
+
+
+def _filled(client, alias: str) -> tuple[str, str, float]:  # noqa: ANN001
+    """The blank-coloured product whose predicted colour is the most confident."""
+    found = []
+    for row in _rows()[BLANK]:
+        predicted = _source(client, alias, row["sku"])["predicted"]["colour_group"]
+        found.append((predicted["confidence"], row["sku"], predicted["value"]))
+    confidence, sku, value = max(found)
+    assert confidence >= FILL_THRESHOLD, f"no blank colour is predicted confidently: {found}"
+    return sku, value, confidence
+
+
+def test_a_filter_also_finds_products_whose_photo_predicts_the_missing_value(
+    os_client, alias, trained
+) -> None:
+    sku, value, confidence = _filled(os_client, alias)
+    searcher = open_searcher(os_client, alias)
+    asked = SearchParams(filters={"colour_group": value.lower()}, k=100)  # case is forgiven
+    on = {hit.sku: hit for hit in searcher.search(asked).hits}
+    assert sku in on
+    assert on[sku].predicted == {"colour_group": {"value": value, "confidence": confidence}}
+    assert "colour_group" not in on[sku].attributes  # the catalog's stay apart
+    off = searcher.search(SearchParams(filters={"colour_group": value}, k=100, predicted=False))
+    assert sku not in {hit.sku for hit in off.hits}
+    assert all(hit.predicted == {} for hit in off.hits)
+    assert {hit.sku for hit in off.hits} < set(on)
+
+
+def test_facet_counts_include_predicted_values_as_the_hits_do(os_client, alias, trained) -> None:
+    sku, value, _ = _filled(os_client, alias)
+    searcher = open_searcher(os_client, alias)
+    for predicted in (True, False):
+        browse = SearchParams(facets=("colour_group",), k=1, predicted=predicted)
+        counts = {v.value: v.count for v in searcher.search(browse).facets["colour_group"]}
+        chosen = SearchParams(
+            filters={"colour_group": value}, facets=("colour_group",), k=100, predicted=predicted
+        )
+        result = searcher.search(chosen)
+        shown = {v.value: v.count for v in result.facets["colour_group"]}
+        assert counts[value] == shown[value] == result.total == len(result.hits)
+        assert (sku in {hit.sku for hit in result.hits}) is predicted
+
+
+def test_a_photo_query_reports_the_attributes_detected_in_it(
+    os_client, encoder, alias, trained
+) -> None:
+    row = fashion_rows(1)[0]
+    searcher = open_searcher(os_client, alias, load_encoder=lambda _: encoder)
+    result = searcher.search(SearchParams(image=str(FASHION / row["image"]), k=3))
+    assert set(result.detected) == {"category", "colour_group"}
+    assert result.detected["category"]["value"] == row["category"]
+    assert all(0.0 < guess["confidence"] <= 1.0 for guess in result.detected.values())
+    assert "detected: category " + row["category"] in render(result.as_dict())
+    words = searcher.search(SearchParams(keywords="shirt", k=1))
+    assert words.detected == {}
+
+
+def test_an_index_without_predictions_detects_nothing(os_client, encoder, alias) -> None:
+    bare = Searcher(os_client, alias, encoder)
+    object.__setattr__(bare, "_schema", [replace(bare.schema, predicted_fields=())])
+    row = fashion_rows(1)[0]
+    assert bare.search(SearchParams(image=str(FASHION / row["image"]), k=1)).detected == {}

@@ -62,6 +62,7 @@ CASES = [
     {"similar_to": "10003", "in_stock": False, "facet_size": 7, "candidates": 300},
     {"text": "a red dress", "image_weight": 0.5, "min_score": 0.2},
     {"keywords": "x", "boosts": Boosts(in_stock_first=True, popularity_weight=0.3)},
+    {"filters": {"colour_group": ("Blue",)}, "predicted": False},
 ]
 
 
@@ -82,6 +83,8 @@ def _from_cli(case: dict) -> SearchParams:
             args += [arg for facet in value for arg in ("--facet", facet)]
         elif name == "in_stock":
             args.append("--in-stock" if value else "--no-in-stock")
+        elif name == "predicted":
+            args.append("--predicted" if value else "--no-predicted")
         elif name == "boosts":
             args += ["--popularity-weight", str(value.popularity_weight)]
             args += ["--in-stock-first"] if value.in_stock_first else []

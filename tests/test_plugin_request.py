@@ -41,8 +41,8 @@ def schema(encoder: str = "fake-encoder") -> IndexSchema:
     the way the template's dynamic rule maps it)."""
     spec = IndexSpec(alias="products", encoder=encoder, dim=DIM)
     mappings = template_body(spec)["template"]["mappings"]
-    [rule] = mappings["dynamic_templates"]
-    mappings["properties"]["material"] = rule["extra_attributes_as_keywords"]["mapping"]
+    rules = {name: rule for entry in mappings["dynamic_templates"] for name, rule in entry.items()}
+    mappings["properties"]["material"] = rules["extra_attributes_as_keywords"]["mapping"]
     return IndexSchema.from_mapping("products", {"products-v1": {"mappings": mappings}})
 
 
@@ -470,3 +470,31 @@ def test_image_and_text_blend() -> None:
     np.testing.assert_allclose(vector, [0.6, 0.8, 0, 0], atol=1e-6)
     alone = embed_query(FakeEncoder(), image, None)
     np.testing.assert_allclose(alone, [1, 0, 0, 0])
+
+
+def predicted_schema() -> IndexSchema:
+    """`schema()` after `visearch attributes train` wrote colour predictions."""
+    plain = schema()
+    return replace(plain, predicted_fields=("colour_group",))
+
+
+def test_predicted_values_fill_filters_facets_and_hits_only_where_the_index_has_them() -> None:
+    params = SearchParams(
+        filters={"colour_group": "Blue", "gender": "Men"}, facets=("colour_group",)
+    )
+    (found,) = build_request(params, predicted_schema()).searches
+    confident = {"range": {"predicted.colour_group.confidence": {"gte": 0.9}}}
+    value = {"term": {"predicted.colour_group.value": {"value": "Blue", "case_insensitive": True}}}
+    missing = [{"exists": {"field": "colour_group"}}]
+    filled = {"bool": {"filter": [confident, value], "must_not": missing}}
+    catalog = {"term": {"colour_group.ci": "Blue"}}
+    assert found["post_filter"] == {
+        "bool": {"filter": [{"bool": {"should": [catalog, filled], "minimum_should_match": 1}}]}
+    }
+    assert found["query"]["bool"]["filter"] == [{"term": {"gender.ci": "Men"}}]  # no predictions
+    counted = found["aggs"]["facet:colour_group"]["aggs"]["predicted"]
+    assert counted["filter"] == {"bool": {"filter": [confident], "must_not": missing}}
+    assert counted["aggs"]["values"]["terms"]["field"] == "predicted.colour_group.value"
+    assert "predicted.colour_group.confidence" in found["docvalue_fields"]
+    off = replace(params, predicted=False)
+    assert build_request(off, predicted_schema()).searches == build_request(off, schema()).searches

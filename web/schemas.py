@@ -105,11 +105,22 @@ class Product(_ProductFields):
     image_url: str | None = Field(description=_IMAGE_URL)
 
 
+class AttributeGuess(BaseModel):
+    """A value read from a photo by the index's attribute models."""
+
+    value: str
+    confidence: float = Field(description="calibrated probability that the value is right, 0..1")
+
+
 class Hit(_ProductFields):
     """One ranked product, with why it is there."""
 
     explanation: Explanation
     image_url: str | None = Field(description=_IMAGE_URL)
+    predicted: dict[str, AttributeGuess] = Field(
+        description="attributes the catalog leaves blank, filled by a confident prediction from "
+        "the product's photos (searches with predicted on); `attributes` holds the catalog's",
+    )
 
 
 class FacetValue(BaseModel):
@@ -165,6 +176,10 @@ class SearchResponse(BaseModel):
     timings: Timings
     notices: list[Notice] = Field(
         description="filter values no product has (with did_you_mean) and why a result is empty"
+    )
+    detected: dict[str, AttributeGuess] = Field(
+        description="photo queries: what the index's attribute models read in the photo "
+        "(empty when no models were trained for this index's encoder)",
     )
 
 
