@@ -125,6 +125,23 @@ def test_open_searcher_reads_the_encoder_from_the_mapping(es_client, alias, enco
     assert searcher.schema.space_type == "cosinesimil"
 
 
+def test_the_documented_differences(es_client, alias: str, searcher: Searcher) -> None:  # noqa: ANN001
+    """README, Elasticsearch: what this engine (and the Maven Central node) does differently."""
+    result = searcher.search(SearchParams(image=photo(PUMA_TSHIRT), k=3))
+    assert result.hits[0].explanation.centroid_similarity is None  # no overall look script
+
+    def tokens(field: str, text: str) -> list[str]:
+        body = {"field": field, "text": text}
+        return [t["token"] for t in es_client.indices.analyze(index=alias, body=body)["tokens"]]
+
+    if es_client.dialect.english:  # a full Elasticsearch: stems and folds like OpenSearch
+        assert tokens("title", "the Shoes") == ["shoe"]
+        assert tokens("colour.ci", "Café") == ["cafe"]
+    else:  # the Maven Central node: English stop words, no stemming; case folded, not accents
+        assert tokens("title", "the Shoes") == ["shoes"]
+        assert tokens("colour.ci", "Café") == ["café"]
+
+
 def test_the_commands_find_the_engine_themselves(elasticsearch_url: str, alias: str) -> None:
     env = {
         "OPENSEARCH_URL": elasticsearch_url,
