@@ -149,11 +149,12 @@ def index_template(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
     if not dialect.elasticsearch:
         return out
     template = out.get("template", out)
-    settings = template.get("settings") or {}
-    index = settings.get("index") or {}
+    settings = template.setdefault("settings", {})
+    index = settings.setdefault("index", {})
     knn_keys = [key for key in index if key == "knn" or key.startswith("knn.")]
+    knn_keys += [key for key in settings if key.startswith("index.knn")]  # the flat form
     for key in knn_keys:
-        del index[key]
+        (index if key in index else settings).pop(key)
     if knn_keys and _at_least(dialect.version, (9, 1)):
         # Like k-NN's derived source off: stored vectors come back with `_source` (ingest's
         # rebuild copies and `similar_to` read them); 9.1+ leaves them out by default.
@@ -163,6 +164,11 @@ def index_template(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
     if not dialect.english:
         _fallback_analysis(settings)
     return out
+
+
+def mapping_body(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """A `put_mapping` body for `dialect` (a new dict): `knn_vector` fields as `dense_vector`."""
+    return _dense_vectors(copy.deepcopy(dict(body))) if dialect.elasticsearch else dict(body)
 
 
 def _at_least(version: str | None, wanted: tuple[int, ...]) -> bool:

@@ -26,6 +26,7 @@ from visearch.engine.dialect import (
     Dialect,
     detect,
     index_template,
+    mapping_body,
     mapping_response,
     search_body,
 )
@@ -54,11 +55,17 @@ def _translate_template(dialect: Dialect, kwargs: dict[str, Any]) -> None:
         kwargs["body"] = index_template(kwargs["body"], dialect)
 
 
+def _translate_mapping(dialect: Dialect, kwargs: dict[str, Any]) -> None:
+    if isinstance(kwargs.get("body"), dict):
+        kwargs["body"] = mapping_body(kwargs["body"], dialect)
+
+
 _BEFORE: dict[tuple[str, ...], Hook] = {
     ("search",): _translate_search,
     ("msearch",): _translate_msearch,
     ("indices", "put_index_template"): _translate_template,
     ("indices", "create"): _translate_template,
+    ("indices", "put_mapping"): _translate_mapping,
 }
 _AFTER: dict[tuple[str, ...], Callable[[Any], Any]] = {
     ("indices", "get_mapping"): mapping_response,

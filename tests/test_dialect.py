@@ -11,6 +11,7 @@ from visearch.engine.dialect import (
     Dialect,
     detect,
     index_template,
+    mapping_body,
     mapping_response,
     search_body,
 )
@@ -93,6 +94,23 @@ def test_the_template_uses_dense_vectors_and_what_the_cluster_has() -> None:
     full = index_template(body, FULL)["template"]["settings"]["analysis"]
     assert "analyzer" not in full and "asciifolding" in full["normalizer"]["folded"]["filter"]
     assert index_template(body, OPENSEARCH) == body == template_body(SPEC)
+
+
+def test_other_index_bodies_and_mapping_updates() -> None:
+    vector = {"type": "knn_vector", "dimension": 3,
+              "method": {"name": "hnsw", "engine": "lucene", "space_type": "l2"}}  # fmt: skip
+    text = {"type": "text", "analyzer": "english"}
+    body = {"settings": {"index.knn": True}, "mappings": {"properties": {"v": vector, "t": text}}}
+    sent = index_template(body, BARE)
+    assert "index.knn" not in sent["settings"]
+    assert sent["settings"]["index"] == {"mapping.exclude_source_vectors": False}
+    assert sent["settings"]["analysis"]["analyzer"]["english"]["type"] == "standard"
+    assert sent["mappings"]["properties"]["v"]["similarity"] == "l2_norm"
+    bare = index_template({"mappings": {"properties": {}}}, BARE)  # no vectors: nothing added
+    assert "mapping.exclude_source_vectors" not in bare["settings"]["index"]
+    update = mapping_body({"properties": {"v": vector}}, BARE)
+    assert update["properties"]["v"]["type"] == "dense_vector"
+    assert mapping_body({"properties": {"v": vector}}, OPENSEARCH) == {"properties": {"v": vector}}
 
 
 def test_mappings_read_back_in_the_opensearch_form() -> None:
