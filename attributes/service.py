@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from opensearchpy import helpers
+from opensearchpy import NotFoundError, helpers
 
 from visearch.attributes.dataset import Products, check_attributes, load_products
 from visearch.attributes.model import AttributeModel
@@ -16,7 +16,7 @@ from visearch.attributes.predict import (
     predictions,
     product_probabilities,
 )
-from visearch.attributes.store import save_models
+from visearch.attributes.store import models_index, save_models
 from visearch.attributes.train import TrainConfig, train_models
 from visearch.mappings.fields import PHOTO_IMAGE, PHOTOS_FIELD, PREDICTED
 
@@ -26,6 +26,16 @@ def index_encoder(client: Any, alias: str) -> str | None:
     mapping = client.indices.get_mapping(index=alias)
     encoders = {(body["mappings"].get("_meta") or {}).get("encoder") for body in mapping.values()}
     return next(iter(encoders)) if len(encoders) == 1 else None
+
+
+def modelled_attributes(client: Any, alias: str) -> list[str]:
+    """The attributes the alias has models of (what the catalog-health view shows)."""
+    body = {"size": 1000, "_source": ["attribute"], "query": {"match_all": {}}}
+    try:
+        hits = client.search(index=models_index(alias), body=body)["hits"]["hits"]
+    except NotFoundError:
+        return []
+    return sorted(hit["_source"]["attribute"] for hit in hits)
 
 
 def train_alias(
@@ -131,7 +141,7 @@ def _doubted(
         "size": limit,
         "query": {"range": {f"{field}.doubt": {"gte": threshold}}},
         "sort": [{f"{field}.doubt": "desc"}, {"sku": "asc"}],
-        "_source": ["sku", name, field, f"{PHOTOS_FIELD}.{PHOTO_IMAGE}"],
+        "_source": ["sku", "title", name, field, f"{PHOTOS_FIELD}.{PHOTO_IMAGE}"],
     }
     for hit in client.search(index=alias, body=body)["hits"]["hits"]:
         source = hit["_source"]
@@ -141,6 +151,7 @@ def _doubted(
         photos = source.get(PHOTOS_FIELD) or [{}]
         yield {
             "sku": hit["_id"],
+            "title": source.get("title"),
             "attribute": name,
             "catalog": source.get(name),
             "predicted": predicted["value"],

@@ -161,3 +161,42 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
         for sock in (src, dst):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+# The catalog-health tests (API and browser) share one trained alias per run.
+ATTRIBUTES_ALIAS = f"{RUN_PREFIX}-attributes-web"
+ATTRIBUTE_PRODUCTS = 90
+
+
+def attribute_rows() -> list[dict[str, str]]:
+    """90 fashion rows with one shoe labelled Apparel (a mislabel to flag) and the last ten
+    colours blank (for predictions to fill)."""
+    rows = fashion_rows(ATTRIBUTE_PRODUCTS)
+    shoe = next(r for r in rows[60:] if r["category"] == "Footwear")
+    shoe["category"] = "Apparel"
+    for row in rows[80:]:
+        row["colour_group"] = ""
+    return rows
+
+
+def mislabelled_shoe() -> dict[str, str]:
+    """The row of attribute_rows() whose shoe the catalog calls Apparel."""
+    rows = fashion_rows(ATTRIBUTE_PRODUCTS)
+    sku = next(r["sku"] for r in rows[60:] if r["category"] == "Footwear")
+    return next(r for r in attribute_rows() if r["sku"] == sku)
+
+
+def trained_attributes_alias(client: Any, encoder: Any, workdir: Path) -> str:
+    """ATTRIBUTES_ALIAS ingested and with category and colour models trained (once a run)."""
+    from visearch.attributes.service import modelled_attributes, train_alias
+    from visearch.attributes.train import TrainConfig
+
+    if client.indices.exists(index=ATTRIBUTES_ALIAS) and modelled_attributes(
+        client, ATTRIBUTES_ALIAS
+    ):
+        return ATTRIBUTES_ALIAS
+    catalog = write_catalog(workdir / "catalog.csv", attribute_rows())
+    ingest(client, catalog, ATTRIBUTES_ALIAS, encoder, images_dir=FASHION)
+    config = TrainConfig(reduced_dim=32, validation_share=0.2, max_iter=100)
+    train_alias(client, ATTRIBUTES_ALIAS, ["category", "colour_group"], config)
+    return ATTRIBUTES_ALIAS

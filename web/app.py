@@ -3,6 +3,7 @@
     POST /v1/search           image upload (multipart) and/or JSON params -> ranked hits
     GET  /v1/products/{sku}   one product
     GET  /v1/facets           facet counts of a browse (optional filters)
+    /v1/attributes/...        coverage, review, set, revert (web/attributes.py)
     GET  /v1/config           what this deployment can do (text search? which facets?)
     GET  /healthz             OpenSearch reachable, alias present, encoder loaded
     GET  /                    the search page (web/static); /images/ the catalog photos
@@ -25,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from visearch.plugin.search import Searcher
 from visearch.vectors.images import header_pixels
 from visearch.web import errors
+from visearch.web.attributes import install_attribute_routes
 from visearch.web.backend import Backend
 from visearch.web.config import ServiceConfig
 from visearch.web.context import RequestContext
@@ -100,6 +102,7 @@ def create_app(source: Searcher | Backend, config: ServiceConfig | None = None) 
     workers = Workers(config)
     _search_route(app, service, workers)
     _lookup_routes(app, service, workers)
+    install_attribute_routes(app, service, workers)
     _status_routes(app, service)
     _page_routes(app, service)
     return app
@@ -135,7 +138,7 @@ def _lookup_routes(app: FastAPI, service: SearchService, workers: Workers) -> No
         "/v1/products/{sku}", response_model=Product, responses=error_responses(404, 502, 503, 504)
     )
     async def product(sku: str) -> dict[str, Any]:
-        """One product by sku: title, price, attributes and its image URL."""
+        """One product by sku: title, price, attributes (each with its source) and image URL."""
         return await workers.cluster_work(lambda _: service.product(sku))
 
     @app.get(

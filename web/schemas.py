@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 
 from visearch.plugin.params import Boosts, Mode, ParamSpec, search_parameters
 
@@ -99,17 +99,37 @@ class _ProductFields(BaseModel):
 _IMAGE_URL = "where a browser can load the product's photo (/images/... or the catalog's URL)"
 
 
-class Product(_ProductFields):
-    """One product (GET /v1/products/{sku})."""
-
-    image_url: str | None = Field(description=_IMAGE_URL)
-
-
 class AttributeGuess(BaseModel):
     """A value read from a photo by the index's attribute models."""
 
     value: str
     confidence: float = Field(description="calibrated probability that the value is right, 0..1")
+
+
+class AttributeSource(BaseModel):
+    """One attribute of a product and where its value comes from."""
+
+    value: str | None = Field(description="the value search uses (null: missing)")
+    source: Literal["catalog", "corrected", "predicted", "missing"] = Field(
+        description="catalog; corrected by a merchandiser; predicted from the photos (the "
+        "catalog has none and the prediction is confident); missing (too unsure to fill)"
+    )
+    prediction: AttributeGuess | None = Field(
+        description="what the photos say (null where no model ran)"
+    )
+    confidence: float | None = Field(None, description="predicted/missing: the prediction's")
+    by: str | None = Field(None, description="corrected: who")
+    at: str | None = Field(None, description="corrected: when (ISO 8601)")
+    catalog: str | None = Field(None, description="corrected: the catalog value it replaced")
+
+
+class Product(_ProductFields):
+    """One product (GET /v1/products/{sku})."""
+
+    image_url: str | None = Field(description=_IMAGE_URL)
+    attribute_sources: dict[str, AttributeSource] = Field(
+        description="every attribute with a value or a prediction, and where it comes from"
+    )
 
 
 class Hit(_ProductFields):
@@ -181,6 +201,71 @@ class SearchResponse(BaseModel):
         description="photo queries: what the index's attribute models read in the photo "
         "(empty when no models were trained for this index's encoder)",
     )
+
+
+class AttributeCoverage(BaseModel):
+    catalog: int = Field(description="products with a catalog value (or a correction)")
+    predicted: int = Field(description="products without one whose prediction fills it")
+    missing: int = Field(description="products with neither")
+
+
+class CoverageResponse(BaseModel):
+    """How much of the catalog each attribute covers (GET /v1/attributes/coverage)."""
+
+    products: int
+    threshold: float = Field(description="confidence a prediction needs to fill a value")
+    attributes: dict[str, AttributeCoverage]
+
+
+class Mislabel(BaseModel):
+    """A catalog value that a confident prediction disagrees with."""
+
+    sku: str
+    title: str | None
+    image_url: str | None = Field(description=_IMAGE_URL)
+    attribute: str
+    catalog: str = Field(description="the catalog's value")
+    predicted: str = Field(description="what the photos say")
+    confidence: float = Field(description="the prediction's confidence")
+    doubt: float = Field(description="1 - the probability of the catalog's value")
+
+
+class ReviewResponse(BaseModel):
+    """Probable mislabels, most doubted first (GET /v1/attributes/review)."""
+
+    threshold: float = Field(description="doubt a catalog value needs to be listed")
+    mislabels: list[Mislabel]
+
+
+class AttributeSet(BaseModel):
+    """A merchandiser's correction of one attribute of one product (in search at once)."""
+
+    model_config = _STRICT
+    sku: str
+    attribute: str
+    value: StrictStr = Field(description="the new value (a string)")
+    by: str = Field("web", description="who made it (kept with the correction)")
+
+
+class AttributeRevert(BaseModel):
+    """Undo the active correction of one attribute: the catalog value is back."""
+
+    model_config = _STRICT
+    sku: str
+    attribute: str
+    by: str = Field("web", description="who reverted it")
+
+
+class Correction(BaseModel):
+    """A correction as kept in `<alias>-attribute-overrides`."""
+
+    sku: str
+    attribute: str
+    value: str
+    catalog: str | None = Field(description="the catalog value it replaced (null: none)")
+    by: str
+    at: str
+    status: Literal["active", "reverted"]
 
 
 class FacetsResponse(BaseModel):
@@ -256,6 +341,7 @@ class ErrorBody(BaseModel):
 _ERROR_TEXT = {
     400: "bad parameters (an unknown field lists the valid ones), or a forbidden image_url",
     404: "no such product",
+    409: "nothing to undo (the product has no active correction of that attribute)",
     408: "the request body did not arrive within --body-timeout-s",
     413: "image larger than --max-upload-mb",
     415: "the upload (or what image_url serves) is not a supported image, or the body is "

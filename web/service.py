@@ -21,6 +21,7 @@ from visearch.plugin.query_vector import load_query_image
 from visearch.plugin.request import check_request
 from visearch.plugin.search import Searcher
 from visearch.vectors.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
+from visearch.web.attributes import product_attribute_sources
 from visearch.web.backend import Backend
 from visearch.web.config import ServiceConfig
 from visearch.web.errors import ApiError, image_url_error
@@ -95,6 +96,7 @@ class SearchService:
         data = asdict(self.searcher.product(sku))
         del data["explanation"]  # a lookup has no ranking to explain
         data["image_url"] = self.image_link(data.pop("image"))
+        data["attribute_sources"] = product_attribute_sources(self, sku)
         return data
 
     def facets(self, filters: dict[str, list[str]], facets: list[str], **ranges: Any) -> dict:
