@@ -3,10 +3,11 @@
 // Cards live in cards.js, the product panel in panel.js, facets/chips/drawer in filters.js.
 
 import { card } from "./cards.js";
-import { $, apiJson, button, el } from "./dom.js";
+import { $, apiJson, button, el, fieldLabel } from "./dom.js";
 import {
   activeFilters, closeDrawer, drawerTotal, renderChips, renderFacets, wireDrawer,
 } from "./filters.js";
+import { healthShown, loadHealth, wireHealth } from "./health.js";
 import { openProduct, wirePanel } from "./panel.js";
 import { setPhoto, wirePhoto } from "./photo.js";
 
@@ -90,6 +91,7 @@ function showFailure(message) {
   setStatus(message, "error");
   $("results").replaceChildren();
   renderNotices([]);
+  renderDetected({});
   $("prev").disabled = true;
   $("next").disabled = true;
   $("search-button").disabled = false;
@@ -121,6 +123,7 @@ function render(data, query) {
       `${start + 1}–${start + shown} (${ms} ms)`
     : emptyText(data, query));
   renderNotices(data.notices || []);
+  renderDetected(data.detected || {});
   const actions = { moreLike, open: openProduct };
   $("results").replaceChildren(...data.hits.map((hit) => card(hit, query, actions)));
   $("prev").disabled = data.page === 0;
@@ -143,6 +146,25 @@ function renderNotices(notices) {
   });
   $("notices").replaceChildren(...items);
   $("notices").hidden = !items.length;
+}
+
+// What the attribute models read in the shopper's photo: one chip per attribute, which
+// applies that filter in one click (gone once applied).
+function renderDetected(detected) {
+  const chips = Object.entries(detected)
+    .filter(([field, guess]) => !state.filters[field]?.has(guess.value))
+    .map(([field, guess]) => {
+      const item = el("li", "chip detected-chip");
+      item.dataset.field = field;
+      item.dataset.value = guess.value;
+      const text = `${fieldLabel(field)}: ${guess.value} (${guess.confidence.toFixed(2)})`;
+      const apply = button(text, "link", () => toggle(field, guess.value, true));
+      apply.title = `Show only ${fieldLabel(field)} ${guess.value}`;
+      item.append(apply);
+      return item;
+    });
+  $("detected-chips").replaceChildren(...chips);
+  $("detected").hidden = !chips.length;
 }
 
 function swapValue(field, wrong, right) {
@@ -232,7 +254,8 @@ function clearAll() {
 function wire() {
   wirePhoto({ onFile: newPhoto, onRefused: refused, onClear: dropPhoto,
     maxBytes: () => state.config?.max_upload_bytes });
-  wirePanel(moreLike);
+  wirePanel(moreLike, () => { if (healthShown()) loadHealth(); });
+  wireHealth(openProduct);
   wireDrawer();
   $("image-url").addEventListener("input", () => {
     if ($("image-url").value.trim()) {

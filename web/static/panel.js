@@ -1,15 +1,17 @@
 // The product panel: a modal dialog with the photo, price, stock and every attribute as a
-// list of name/value rows (GET /v1/products/{sku}). Closes with its button, Escape (the
-// dialog's own cancel) or a click on the backdrop.
+// list of name/value/source rows (GET /v1/products/{sku}); a correction can be reverted.
+// Closes with its button, Escape (the dialog's own cancel) or a click on the backdrop.
 
-import { $, apiJson, el, fieldLabel, money, stockText } from "./dom.js";
+import { $, apiJson, button, el, fieldLabel, money, stockText } from "./dom.js";
 
 let shown = 0; // only the latest product's answer is rendered
 let onMore = null;
 let current = null;
+let onChange = null; // told after a revert (the health view reloads)
 
-export function wirePanel(moreLike) {
+export function wirePanel(moreLike, changed) {
   onMore = moreLike;
+  onChange = changed;
   const dialog = $("product");
   $("product-close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("click", (event) => {
@@ -22,13 +24,52 @@ export function wirePanel(moreLike) {
   });
 }
 
-// One name/value row; `data-name` is the field, so later columns (a value's source, a
-// correction) can be added per row.
-function row(name, value) {
+// One name/value row; `data-name` is the field, `data-source` where its value comes from
+// (catalog, corrected, predicted, missing), said in words in a second `dd`.
+function row(name, value, from) {
   const item = el("div", "attr");
   item.dataset.name = name;
-  item.append(el("dt", null, fieldLabel(name)), el("dd", null, value));
+  item.append(el("dt", null, fieldLabel(name)), el("dd", null, value ?? "—"));
+  if (from) {
+    item.dataset.source = from.source;
+    const source = el("dd", "source", sourceText(from));
+    if (from.source === "corrected") {
+      source.append(button("Revert", "link revert", () => revert(name)));
+    }
+    item.append(source);
+  }
   return item;
+}
+
+function sourceText(from) {
+  const guess = from.prediction;
+  switch (from.source) {
+    case "corrected":
+      return `corrected by ${from.by} on ${(from.at || "").slice(0, 10)}` +
+        (from.catalog ? ` (catalog: ${from.catalog}) ` : " ");
+    case "predicted":
+      return `from the photo (${from.confidence.toFixed(2)})`;
+    case "missing":
+      return `missing (photo says ${guess.value}, ${guess.confidence.toFixed(2)})`;
+    default:
+      return guess && guess.value !== from.value
+        ? `catalog (photo says ${guess.value}, ${guess.confidence.toFixed(2)})` : "catalog";
+  }
+}
+
+async function revert(name) {
+  if (!current) return;
+  const body = { sku: current.sku, attribute: name, by: "web" };
+  $("product-status").textContent = "Reverting…";
+  try {
+    await apiJson(await fetch("/v1/attributes/revert", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }));
+    await openProduct(current);
+    onChange?.();
+  } catch (error) {
+    $("product-status").textContent = error.message;
+  }
 }
 
 function fill(product) {
@@ -45,9 +86,10 @@ function fill(product) {
     image.src = product.image_url;
     image.alt = product.title || product.sku;
   }
-  const rows = Object.entries(product.attributes || {})
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, value]) => row(name, value));
+  const sources = product.attribute_sources || {};
+  const names = new Set([...Object.keys(product.attributes || {}), ...Object.keys(sources)]);
+  const rows = [...names].sort((a, b) => a.localeCompare(b))
+    .map((name) => row(name, product.attributes?.[name] ?? sources[name]?.value, sources[name]));
   $("product-attrs").replaceChildren(...rows);
 }
 
