@@ -49,6 +49,11 @@ ATTRIBUTE_HELP = "attribute to include, repeatable; default: those with a traine
 
 
 def install_attribute_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
+    _report_routes(app, service, workers)
+    _correction_routes(app, service, workers)
+
+
+def _report_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
     @app.get(
         "/v1/attributes/coverage",
         response_model=CoverageResponse,
@@ -87,6 +92,8 @@ def install_attribute_routes(app: FastAPI, service: SearchService, workers: Work
 
         return await workers.cluster_work(lambda _: _call(service, work))
 
+
+def _correction_routes(app: FastAPI, service: SearchService, workers: Workers) -> None:
     @app.post(
         "/v1/attributes/set",
         response_model=Correction,
