@@ -68,8 +68,11 @@ def rerank_cost(lists: list[Any], n: int = 100, repeats: int = 20) -> dict[str, 
     samples = []
     for q in lists:
         explained = [
-            (str(i), {}, Explanation(similarity=row[0], centroid_similarity=row[1],
-                                     fused_score=row[0]))  # fmt: skip
+            (
+                str(i),
+                {},
+                Explanation(similarity=row[0], centroid_similarity=row[1], fused_score=row[0]),
+            )  # fmt: skip
             for i, row in enumerate(np.resize(q.rows, (n, q.rows.shape[1])))
         ]
         for _ in range(repeats):
