@@ -14,6 +14,7 @@ vectors.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from visearch.vectors.adapter import AdaptedEncoder, Adapter
 from visearch.vectors.encoders import (
@@ -110,10 +111,8 @@ def _base_encoder(spec: str, device: str | None, batch_size: int, runtime: Runti
     if device not in (None, "cpu"):
         raise EncoderError(f"runtime {runtime.engine} runs on the CPU; for {device} use torch")
     from visearch.vectors.runtimes.auto import choose
-    from visearch.vectors.runtimes.build import Variant
-    from visearch.vectors.runtimes.families import family_for
 
-    variant = Variant.of(family_for(model), runtime)
+    variant = _exported(model, runtime)
     engine, precision = choose(variant, precision)
     return variant.open(engine, precision, batch_size=batch_size)
 
@@ -123,10 +122,16 @@ def _auto_precision(model: str, runtime: Runtime) -> str:
     if runtime.engine == TORCH:
         return FP32
     from visearch.vectors.runtimes.auto import choose
+
+    return choose(_exported(model, runtime), AUTO)[1]
+
+
+def _exported(model: str, runtime: Runtime) -> Any:
+    """The model's exports (a `runtimes.build.Variant`); the engines load only now."""
     from visearch.vectors.runtimes.build import Variant
     from visearch.vectors.runtimes.families import family_for
 
-    return choose(Variant.of(family_for(model), runtime), AUTO)[1]
+    return Variant.of(family_for(model), runtime)
 
 
 def _check_model(model: str) -> None:

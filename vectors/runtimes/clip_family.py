@@ -111,9 +111,9 @@ def _export_towers(store: ModelStore, model: Any, image: Feeds, text: Feeds) -> 
     longest = int(model.config.text_config.max_position_embeddings)
     seq = torch.export.Dim("seq", max=longest)
     towers = {
-        "image": (_Tower(model, "image"), image, {"pixel_values": {0: batch}}),
+        "image": (_tower_module(model, "image"), image, {"pixel_values": {0: batch}}),
         "text": (
-            _Tower(model, "text"),
+            _tower_module(model, "text"),
             text,
             {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
         ),
@@ -126,7 +126,9 @@ def _export_towers(store: ModelStore, model: Any, image: Feeds, text: Feeds) -> 
         )
 
 
-def _Tower(model: Any, tower: str) -> Any:  # noqa: N802 - a torch module made on demand
+def _tower_module(model: Any, tower: str) -> Any:
+    """One tower of `model` as a torch module; defined here so torch is imported only to
+    export."""
     import torch
 
     def features(output: Any) -> Any:

@@ -96,7 +96,7 @@ class EfficientNetFamily:
         store.save_atomically(
             target,
             lambda tmp: export_onnx(
-                _Features(build_model()),
+                _pooled_features(build_model()),
                 (torch.from_numpy(preprocess(images[:2])),),
                 tmp,
                 ["pixels"],
@@ -119,21 +119,17 @@ class EfficientNetFamily:
         return {"pixels": preprocess(items)}
 
 
-def _features_module() -> type:
+def _pooled_features(model: Any) -> Any:
+    """`model` as a torch module from NHWC pixels (what `preprocess` makes) to its
+    global-average-pooled features; defined here so torch is imported only to export."""
     import torch
 
     class Features(torch.nn.Module):
-        """NHWC pixels (what `preprocess` makes) -> global-average-pooled features."""
-
-        def __init__(self, model: Any) -> None:
+        def __init__(self) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, pixels: Any) -> Any:
             return self.model.extract_features(pixels.permute(0, 3, 1, 2)).mean(dim=(2, 3))
 
-    return Features
-
-
-def _Features(model: Any) -> Any:  # noqa: N802 - builds a torch module only when torch is loaded
-    return _features_module()(model)
+    return Features()

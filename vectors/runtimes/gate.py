@@ -159,9 +159,10 @@ class GateRun:
             ]
         )
         recall = self.recall(queries, gallery)
+        reasons = _reasons(recall, self.reference_recall, cosine)
         return Verdict(
             label,
-            not _reasons(recall, self.reference_recall, cosine),
+            not reasons,
             recall,
             self.reference_recall,
             float(cosine.mean()),
@@ -169,7 +170,7 @@ class GateRun:
             len(queries),
             len(gallery),
             self.data.id,
-            _reasons(recall, self.reference_recall, cosine),
+            reasons,
         )
 
 
