@@ -231,7 +231,8 @@ def detect_dialect(client: Any, timeout_s: float = 5.0) -> Dialect:
         )
     except Exception:  # noqa: BLE001 - the real calls report what is wrong
         return Dialect()
-    return detect(info)
+    # An ignored 401/403 comes back as the error's text, not a nodes info document.
+    return detect(info) if isinstance(info, dict) else Dialect()
 
 
 def access_problem(

@@ -110,15 +110,19 @@ def admin_context(security: Path) -> ssl.SSLContext:
 
 
 def roles(aliases: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The two visearch roles for `aliases` (each alias with its `<alias>-v*` indices)."""
+    """The two visearch roles for `aliases` (each alias with its `<alias>-v*` indices, and its
+    attribute models and corrections, `<alias>-attribute-*`: search reads the models to read
+    a shopper's photo, ingest re-applies corrections; both write nothing else)."""
+    attributes = [f"{alias}-attribute-*" for alias in aliases]
     versioned = [pattern for alias in aliases for pattern in (alias, f"{alias}-v*")]
-    managed = versioned + [f"{alias}-previous" for alias in aliases]
+    readable = versioned + attributes
+    managed = versioned + [f"{alias}-previous" for alias in aliases] + attributes
     return {
         "visearch_search": {
             "cluster_permissions": ["cluster_composite_ops_ro", "indices:data/read/scroll/clear"],
             "index_permissions": [
                 {
-                    "index_patterns": versioned,
+                    "index_patterns": readable,
                     "allowed_actions": [
                         "read",
                         "indices:admin/mappings/get",
