@@ -61,7 +61,9 @@ def to_api_error(error: Exception) -> ApiError:
             return ApiError(400, "limit_exceeded", str(error), field=error.name,
                             limit=error.limit, given=error.given)  # fmt: skip
         case ProductNotFoundError():
-            return ApiError(404, "product_not_found", str(error), sku=error.sku)
+            # Not str(error): that names the alias, which is the cluster's business.
+            message = f"no product with sku {error.sku!r}"
+            return ApiError(404, "product_not_found", message, sku=error.sku)
         case UnsupportedQueryError():
             return ApiError(400, "unsupported_query", str(error))
         case QueryImageError():
