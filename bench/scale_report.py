@@ -73,9 +73,8 @@ def print_report(report: dict[str, Any]) -> None:
         _print_variant(name, variant, per_m[name])
     if "fp32" in per_m and "sq" in per_m:
         _print_sq(report["variants"], per_m)
-    base = per_m.get("sq") or per_m.get("fp32")
-    if base:
-        _print_estimate(base, "sq" if "sq" in per_m else "fp32")
+    for name, figures in per_m.items():  # sq only counts where its recall holds up
+        _print_estimate(figures, name)
 
 
 def _print_variant(name: str, variant: dict[str, Any], per_m: dict[str, float]) -> None:
