@@ -82,6 +82,11 @@ def search_body(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
         return out
     top = _top_level_knn(body["query"])
     if top is not None:
+        if "min_score" in body:
+            # min_score filters hits only, after the aggregations saw the whole top k; the
+            # knn's own `similarity` (raw cosine; visearch's min_score is (1 + cos) / 2)
+            # drops weaker products before anything counts them, as OpenSearch does.
+            top["similarity"] = 2.0 * float(body["min_score"]) - 1.0
         out["knn"] = top
     else:
         out["query"] = _knn_queries(body["query"])

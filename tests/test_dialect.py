@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 
 from visearch.engine.dialect import (
     Dialect,
@@ -56,6 +57,18 @@ def test_a_photo_search_becomes_the_top_level_knn_with_its_filter() -> None:
     assert sent["aggs"] == body["aggs"] and sent["docvalue_fields"] == body["docvalue_fields"]
     assert "script_fields" in body and "script_fields" not in sent  # k-NN's painless only
     assert "script_fields" not in search_body(body, FULL)
+
+
+def test_min_score_becomes_the_knn_similarity_so_facets_honour_it() -> None:
+    """Elasticsearch applies `min_score` to hits after the aggregations counted the whole top
+    k; the knn's `similarity` (raw cosine) drops weaker products first, as OpenSearch does."""
+    params = SearchParams(image="x.jpg", min_score=0.45, facets=("gender",))
+    (body,) = build_request(params, schema(), np.array(VECTOR)).searches
+    sent = search_body(body, BARE)
+    assert sent["knn"]["similarity"] == pytest.approx(0.45)
+    assert sent["min_score"] == body["min_score"]
+    plain = build_request(SearchParams(image="x.jpg"), schema(), np.array(VECTOR)).searches[0]
+    assert "similarity" not in search_body(plain, BARE)["knn"]
 
 
 def test_a_knn_clause_inside_another_query_becomes_the_knn_query() -> None:
