@@ -73,7 +73,9 @@ class PhotoSource:
             folders.append(Path(catalog.photos).parent)
         limits = replace(
             config,
-            local_roots=tuple(Path(os.path.realpath(folder)) for folder in folders),
+            # As given (absolute): the loader allows each folder both by this name and by its
+            # real place, so a data folder reached through a symlink is still inside.
+            local_roots=tuple(Path(os.path.abspath(folder)) for folder in folders),
             public_urls_only=True,
             allowed_hosts=tuple(hosts),
         )

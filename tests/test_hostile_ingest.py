@@ -167,6 +167,22 @@ def test_more_image_folders_are_opted_in(os_client, index_name, tmp_path, opense
     assert count(os_client, index_name) == 3
 
 
+def test_an_image_folder_reached_through_a_symlink_is_inside(
+    os_client, index_name, tmp_path, opensearch_url
+) -> None:
+    """A data folder linked into place (common for mounted catalogs) is allowed by the name
+    it was given; a symlink *out* of the allowed folders is still refused (test above)."""
+    (tmp_path / "linked").symlink_to(FASHION)
+    rows = [{**row, "image": str(tmp_path / "linked" / row["image"])} for row in fashion_rows(3)]
+    catalog = write_catalog(tmp_path / "catalog.csv", rows)
+    code, _, err = run_cli(
+        opensearch_url, index_name, str(catalog), "--quiet", "--images-root",
+        str(tmp_path / "linked"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert count(os_client, index_name) == 3
+
+
 def test_image_urls_go_through_the_ssrf_guard(
     os_client, index_name, tmp_path, opensearch_url, loopback_http
 ) -> None:
