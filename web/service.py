@@ -148,6 +148,7 @@ class SearchService:
             return None
         path = Path(ref)
         if path.is_absolute():
+            path = path.resolve()  # the directory is compared by its real place too
             if not path.is_relative_to(base):
                 return None
             path = path.relative_to(base)
