@@ -29,15 +29,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 FASHION = REPO_ROOT.parent / "shared" / "data" / "fashion"
-ATTRIBUTES = (
-    "category",
-    "subcategory",
-    "article_type",
-    "colour_group",
-    "gender",
-    "usage",
-    "season",
-)
 FLIPPED = ("colour_group", "article_type")
 
 
@@ -49,6 +40,7 @@ def load(client: Any, alias: str) -> tuple[Any, dict[str, dict[str, str]]]:
     from visearch.attributes.colour import colour_features
     from visearch.attributes.dataset import Products
     from visearch.attributes.features import photo_row
+    from visearch.attributes.train import DEFAULT_ATTRIBUTES
 
     with FASHION.joinpath("catalog.csv").open(newline="") as handle:
         rows = {row["sku"]: row for row in csv.DictReader(handle)}
@@ -61,7 +53,7 @@ def load(client: Any, alias: str) -> tuple[Any, dict[str, dict[str, str]]]:
             colour = colour_features(image.convert("RGB"))
         skus.append(hit["_id"])
         feature_rows.append(photo_row(photos[0]["vector"], colour))
-    values = {a: [rows[s].get(a) or None for s in skus] for a in ATTRIBUTES}
+    values = {a: [rows[s].get(a) or None for s in skus] for a in DEFAULT_ATTRIBUTES}
     return Products(
         skus, np.stack(feature_rows), np.arange(len(skus)), values, [{} for _ in skus]
     ), rows

@@ -74,7 +74,7 @@ def build_synthetic(client: Any, alias: str, data: Synthetic, log: Callable[[str
     settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
     refresh = settings.get("refresh_interval", "1s")
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
-    loaded, load_s = _bulk_load(client, index, data, log)
+    loaded, load_s = bulk_load(client, index, data, log)
 
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": refresh}})
     client.indices.refresh(index=index, request_timeout=600)
@@ -106,8 +106,12 @@ def _fresh_index(client: Any, alias: str, dim: int) -> str:
     return aliases.create_index(client, alias)
 
 
-def _bulk_load(
-    client: Any, index: str, data: Synthetic, log: Callable[[str], None]
+def bulk_load(
+    client: Any,
+    index: str,
+    data: Synthetic,
+    log: Callable[[str], None],
+    request_timeout: float = 300,
 ) -> tuple[int, float]:
     """(documents loaded, seconds): every product, two bulk threads, progress every 50k."""
     from opensearchpy import helpers
@@ -115,11 +119,16 @@ def _bulk_load(
     started = time.perf_counter()
     loaded = 0
     for ok, item in helpers.parallel_bulk(
-        client, documents(data, index), thread_count=2, chunk_size=500, request_timeout=300
+        client,
+        documents(data, index),
+        thread_count=2,
+        chunk_size=500,
+        request_timeout=request_timeout,
     ):
         if not ok:
             raise RuntimeError(f"bulk failure: {item}")
         loaded += 1
         if loaded % 50_000 == 0:
-            log(f"  loaded {loaded:,} documents ({time.perf_counter() - started:.0f} s)")
+            elapsed = time.perf_counter() - started
+            log(f"  loaded {loaded:,} documents ({elapsed:.0f} s, {loaded / elapsed:.0f}/s)")
     return loaded, time.perf_counter() - started

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.latency_common import segment_count
 from bench.latency_synthetic_data import SYNTH_ENCODER, Synthetic
-from bench.latency_synthetic_index import cached_index_matches, documents
+from bench.latency_synthetic_index import bulk_load, cached_index_matches
 
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "fp32": None,
@@ -73,7 +73,7 @@ def build(
 
     index = _fresh_index(client, alias, data.vectors.shape[1], variant, layout)
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
-    loaded, load_s = _bulk_load(client, index, data, log)
+    loaded, load_s = bulk_load(client, index, data, log, request_timeout=600)  # 1M: slow merges
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
     client.indices.refresh(index=index, request_timeout=1800)
     log(f"{alias}: loaded in {load_s:.0f} s; force-merging to one segment per shard ...")
@@ -111,26 +111,6 @@ def _fresh_index(client: Any, alias: str, dim: int, variant: str, layout: tuple[
         method["parameters"]["encoder"] = encoder
     client.indices.put_index_template(name=template_name(alias), body=body)
     return aliases.create_index(client, alias)
-
-
-def _bulk_load(
-    client: Any, index: str, data: Synthetic, log: Callable[[str], None]
-) -> tuple[int, float]:
-    """(documents loaded, seconds): every product, two bulk threads, progress every 50k."""
-    from opensearchpy import helpers
-
-    started = time.perf_counter()
-    loaded = 0
-    for ok, item in helpers.parallel_bulk(
-        client, documents(data, index), thread_count=2, chunk_size=500, request_timeout=600
-    ):
-        if not ok:
-            raise RuntimeError(f"bulk failure: {item}")
-        loaded += 1
-        if loaded % 50_000 == 0:
-            elapsed = time.perf_counter() - started
-            log(f"  loaded {loaded:,} documents ({elapsed:.0f} s, {loaded / elapsed:.0f}/s)")
-    return loaded, time.perf_counter() - started
 
 
 def index_sizes(client: Any, alias: str) -> dict[str, Any]:

@@ -123,22 +123,14 @@ def eval_command(queries: Path, settings: Settings, as_json: bool, **options: An
 
 
 def _evaluate(queries: Path, settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
-    from visearch.commands.progress import note, progress
-    from visearch.plugin.search import open_searcher
+    from visearch.commands.progress import progress
     from visearch.quality.evaluate import run_eval
     from visearch.quality.queries import read_queries
 
     wanted = read_queries(queries, split=options["split"], group_by=options["group_by"])
-    note(f"loading the encoder of {settings.index!r} ...")
-    searcher = open_searcher(
-        settings.client(),
-        settings.index,
-        load_encoder=settings.encoder_loader(),
-        requested=settings.encoder,
-        default=DEFAULT_ENCODER,
-    )
+    reranker = settings.load_reranker()  # a bad file fails before the model loads
+    searcher = _index_searcher(settings)
     name = options["label"] or (searcher.encoder.name if searcher.encoder else "")
-    reranker = settings.load_reranker()
     # With a re-ranker, the same queries run without and with it: two runs side by side.
     runs = [(searcher, name)]
     if reranker is not None:
@@ -157,6 +149,21 @@ def _evaluate(queries: Path, settings: Settings, options: dict[str, Any]) -> dic
                 )
             )
     return _outputs(reports, queries, settings, options)
+
+
+def _index_searcher(settings: Settings) -> Any:
+    """A searcher on the index with the encoder it was built with (eval, tune's re-ranker)."""
+    from visearch.commands.progress import note
+    from visearch.plugin.search import open_searcher
+
+    note(f"loading the encoder of {settings.index!r} ...")
+    return open_searcher(
+        settings.client(),
+        settings.index,
+        load_encoder=settings.encoder_loader(),
+        requested=settings.encoder,
+        default=DEFAULT_ENCODER,
+    )
 
 
 def _outputs(
@@ -288,27 +295,19 @@ def _tune_reranker(
     from dataclasses import replace
 
     from visearch.commands.messages import fix_it
-    from visearch.commands.progress import note, progress
+    from visearch.commands.progress import progress
     from visearch.plugin.errors import SearchError
-    from visearch.plugin.search import open_searcher
     from visearch.quality.queries import read_queries
     from visearch.quality.rerank_training import collect, train
     from visearch.vectors.encoders import EncoderError
 
     try:
         wanted = read_queries(queries, split=split)
-        note(f"loading the encoder of {settings.index!r} ...")
-        searcher = open_searcher(
-            settings.client(),
-            settings.index,
-            load_encoder=settings.encoder_loader(),
-            requested=settings.encoder,
-            default=DEFAULT_ENCODER,
-        )
+        searcher = _index_searcher(settings)
         with progress(len(wanted), "query", "search", plural="queries") as advance:
             lists, leaked = collect(searcher, wanted, progress=advance)
         reranker, metrics = train(lists, searcher.schema.encoder or "")
-        searcher.with_reranker(reranker)  # the index can use it (photo centroids)
+        reranker.check_index(searcher.schema)  # the index can use it (photo centroids)
     except (ValueError, SearchError, EncoderError, OSError) as error:
         raise click.ClickException(fix_it(error, settings)) from error
     gain = metrics["cv_recall_at_1_with"] - metrics["cv_recall_at_1_without"]
