@@ -55,3 +55,12 @@ class BadValueError(AttributeError_):
     def __init__(self, attribute: str, value: object, reason: str) -> None:
         self.attribute, self.value = attribute, value
         super().__init__(f"bad value {value!r} for {attribute!r}: {reason}")
+
+
+class ZeroShotError(AttributeError_):
+    """A zero-shot model cannot be made: no text tower, no value names, another encoder."""
+
+    def __init__(self, reason: str, attribute: str | None = None) -> None:
+        self.reason, self.attribute = reason, attribute
+        what = f" for {attribute!r}" if attribute else ""
+        super().__init__(f"cannot predict{what} zero-shot: {reason}")

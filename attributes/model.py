@@ -42,6 +42,11 @@ class AttributeModel:
     def encoder(self) -> str:
         return str(self.meta.get("encoder", ""))
 
+    @property
+    def kind(self) -> str:
+        """`trained` (learned from labelled products) or `zero-shot` (from value names)."""
+        return str(self.meta.get("kind", "trained"))
+
     def logits(self, features: np.ndarray) -> np.ndarray:
         filled = np.where(np.isnan(features), self.mean, features)  # unknown: the mean
         return ((filled - self.mean) / self.scale) @ self.weight + self.bias

@@ -18,6 +18,7 @@ from visearch.attributes.predict import (
 )
 from visearch.attributes.store import models_index, save_models
 from visearch.attributes.train import TrainConfig, train_models
+from visearch.attributes.zero_shot import check_text_tower, value_names, zero_shot_model
 from visearch.mappings.fields import PHOTO_IMAGE, PHOTOS_FIELD, PREDICTED
 
 
@@ -55,6 +56,45 @@ def train_alias(
         "predictions_written": written,
         "models": {name: _summary(model) for name, model in models.items()},
     }
+
+
+def zero_shot_alias(
+    client: Any, alias: str, values: Mapping[str, Sequence[str] | None], encoder: Any
+) -> dict[str, Any]:
+    """Make, store and apply a zero-shot model per attribute of `values` (attribute -> its
+    value names; None: the names the catalog uses) with `encoder`'s text tower; everything
+    is checked before anything is written."""
+    chosen = check_attributes(client, alias, values)
+    recorded = index_encoder(client, alias)
+    check_text_tower(encoder, recorded)
+    names = {
+        name: value_names(name, _given_or_catalog(client, alias, name, values[name]))
+        for name in chosen
+    }
+    products = load_products(client, alias, chosen)
+    models = {name: zero_shot_model(name, names[name], encoder, products) for name in chosen}
+    save_models(client, alias, models.values())
+    written = write_predictions(client, alias, models, products)
+    return {
+        "alias": alias,
+        "encoder": encoder.name,
+        "products": len(products.skus),
+        "predictions_written": written,
+        "models": {name: _summary(model) for name, model in models.items()},
+    }
+
+
+def _given_or_catalog(
+    client: Any, alias: str, name: str, given: Sequence[str] | None
+) -> Sequence[str]:
+    return catalog_values(client, alias, name) if given is None else given
+
+
+def catalog_values(client: Any, alias: str, attribute: str, limit: int = 1000) -> list[str]:
+    """The values the catalog gives `attribute` (at most `limit`, most used first)."""
+    body = {"size": 0, "aggs": {"values": {"terms": {"field": attribute, "size": limit}}}}
+    buckets = client.search(index=alias, body=body)["aggregations"]["values"]["buckets"]
+    return [str(bucket["key"]) for bucket in buckets]
 
 
 def _summary(model: AttributeModel) -> dict[str, Any]:

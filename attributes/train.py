@@ -97,7 +97,7 @@ def train_models(
             space,
             calibration,
             config,
-            {"encoder": encoder, "trained_at": stamp},
+            {"encoder": encoder, "kind": "trained", "trained_at": stamp},
         )
         for name in attributes
     }

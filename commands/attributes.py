@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from visearch.commands.options import Settings, emit, json_option, settings_options
+from visearch.commands.options import (
+    Settings,
+    emit,
+    json_option,
+    quiet_model_loading,
+    settings_options,
+)
 
 DEFAULTS = "category,subcategory,article_type,colour_group,gender,usage,season"
 
@@ -51,24 +57,86 @@ def attributes_group() -> None:
     show_default=True,
     help="Comma-separated keyword attributes to learn.",
 )
+@click.option(
+    "--zero-shot",
+    "zero_shot",
+    multiple=True,
+    metavar="ATTRIBUTE[=V1,V2,...]",
+    help="CLIP indices: predict ATTRIBUTE from its value names (given, else the catalog's) "
+    "instead of learning it; repeat for several. Alone, only these are done.",
+)
 @json_option("what was learned")
-def train_command(settings: Settings, names: str, as_json: bool) -> None:
+def train_command(
+    settings: Settings, names: str, zero_shot: tuple[str, ...], as_json: bool
+) -> None:
     """Learn one model per attribute from the index's labelled products (stored vectors and
     colour features), store it in the cluster and write every product's predictions.
 
     \b
-    Example:
+    Examples:
       visearch attributes train --attributes article_type,colour_group
+      visearch attributes train --zero-shot pattern=striped,plain,checked
     """
     from visearch.attributes.service import train_alias
 
-    data = _run(settings, lambda client: train_alias(client, settings.index, _names(names)))
+    if not zero_shot:
+        data = _run(settings, lambda client: train_alias(client, settings.index, _names(names)))
+        emit(data, as_json, _render_train)
+        return
+    wanted = _zero_shot_values(zero_shot)
+    given = click.get_current_context().get_parameter_source("names")
+    learned = [] if given is click.core.ParameterSource.DEFAULT else _names(names)
+    learned = [name for name in learned if name not in wanted]
+    data = _run(settings, lambda client: _zero_shot(settings, client, wanted))
+    if learned:  # after the zero-shot checks: a mistake there leaves the trained models as is
+        trained = _run(settings, lambda client: train_alias(client, settings.index, learned))
+        data["models"] = {**trained["models"], **data["models"]}
     emit(data, as_json, _render_train)
+
+
+def _zero_shot_values(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
+    """`pattern=striped,plain` -> {pattern: [striped, plain]}; `pattern` -> {pattern: None}
+    (the catalog's values)."""
+    wanted: dict[str, list[str] | None] = {}
+    for spec in specs:
+        name, equals, values = spec.partition("=")
+        if not name.strip():
+            raise click.BadParameter(f"{spec!r}: name an attribute", param_hint="--zero-shot")
+        wanted[name.strip()] = [v.strip() for v in values.split(",")] if equals else None
+    return wanted
+
+
+def _zero_shot(
+    settings: Settings, client: Any, wanted: dict[str, list[str] | None]
+) -> dict[str, Any]:
+    """Zero-shot models with the index's encoder (its text tower embeds the value names)."""
+    from visearch.attributes.dataset import check_attributes
+    from visearch.attributes.errors import ZeroShotError
+    from visearch.attributes.service import index_encoder, zero_shot_alias
+    from visearch.vectors.encoders import EncoderError
+    from visearch.vectors.load import choose_spec
+
+    check_attributes(client, settings.index, wanted)  # before any model loads
+    quiet_model_loading()
+    spec = choose_spec(index_encoder(client, settings.index), settings.encoder, None)
+    if spec is None:
+        raise ZeroShotError(f"index {settings.index!r} records no encoder")
+    try:
+        encoder = settings.encoder_loader()(spec)
+    except EncoderError as error:
+        raise click.ClickException(f"cannot load the encoder {spec!r}: {error}") from None
+    return zero_shot_alias(client, settings.index, wanted, encoder)
 
 
 def _render_train(data: dict[str, Any]) -> str:
     lines = [f"{data['alias']}: {data['products']} products, encoder {data['encoder']}"]
     for name, model in data["models"].items():
+        if model.get("kind") == "zero-shot":
+            lines.append(
+                f"  {name:<14} {model['values']:>3} values  zero-shot from value names, "
+                f"calibrated on {model['calibration_products']} labelled  {model['model']}"
+            )
+            continue
         accuracy = model.get("held_back_accuracy", "n/a")
         lines.append(
             f"  {name:<14} {model['values']:>3} values  held-back accuracy {accuracy}  "
