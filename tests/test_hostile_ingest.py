@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from support import ENCODER, FASHION, count, fashion_rows, ingest, write_catalog
+from support import (
+    ENCODER,
+    FASHION,
+    copy_documents,
+    count,
+    fashion_rows,
+    ingest,
+    write_catalog,
+)
 from visearch import cli
 from visearch.commands.ingest import EXIT_FATAL, EXIT_LOCKED, EXIT_ROW_FAILURES
 from visearch.engine.names import InvalidIndexNameError
@@ -100,8 +108,7 @@ def test_a_doubled_alias_is_refused_then_repaired_by_a_rebuild(
 ) -> None:
     first = ingest(os_client, small, index_name, encoder)
     twin = aliases.create_index(os_client, index_name)  # what two racing rebuilds left
-    os_client.reindex(body={"source": {"index": first.index}, "dest": {"index": twin}},
-                      refresh=True)  # fmt: skip
+    copy_documents(os_client, first.index, twin)
     os_client.indices.put_alias(index=twin, name=index_name)
     assert sorted(aliases.indices_of(os_client, index_name)) == sorted([first.index, twin])
 

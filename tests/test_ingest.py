@@ -110,7 +110,9 @@ def test_dry_run_plans_and_writes_nothing(os_client, index_name, slice_dir, enco
     }  # the plan was what the real run did
 
 
-def test_mass_delete_is_refused_unless_forced(os_client, index_name, slice_dir, encoder) -> None:
+def test_mass_delete_is_refused_unless_forced(
+    os_client, opensearch_url, index_name, slice_dir, encoder
+) -> None:
     catalog = slice_dir / "catalog.csv"
     ingest(os_client, catalog, index_name, encoder)
     rows = fashion_rows(SLICE)
@@ -118,7 +120,7 @@ def test_mass_delete_is_refused_unless_forced(os_client, index_name, slice_dir, 
 
     runner = CliRunner()
     env = {"VISEARCH_ENCODER": ENCODER, "VISEARCH_INDEX": index_name}
-    url = ["--opensearch-url", _url(os_client)]
+    url = ["--opensearch-url", opensearch_url]
     result = runner.invoke(cli.main, ["ingest", str(catalog), *url, "--json"], env=env)
     assert result.exit_code == EXIT_DELETE_REFUSED, result.output
     refused = json.loads(result.stdout)["deletions_refused"]
@@ -192,15 +194,10 @@ def test_encoder_mismatch_is_refused(os_client, index_name, slice_dir, encoder) 
         run_ingest(os_client, CatalogSource(catalog), index_name, "clip:other", lambda: encoder)
 
 
-def test_second_run_is_locked_out(os_client, index_name, slice_dir) -> None:
+def test_second_run_is_locked_out(os_client, opensearch_url, index_name, slice_dir) -> None:
     env = {"VISEARCH_ENCODER": ENCODER, "VISEARCH_INDEX": index_name}
-    args = ["ingest", str(slice_dir / "catalog.csv"), "--opensearch-url", _url(os_client)]
+    args = ["ingest", str(slice_dir / "catalog.csv"), "--opensearch-url", opensearch_url]
     with cluster_lock(os_client, index_name):
         result = CliRunner().invoke(cli.main, args, env=env)
     assert result.exit_code == EXIT_LOCKED
     assert "another ingest into" in result.output and "is running" in result.output
-
-
-def _url(client) -> str:  # noqa: ANN001
-    host = client.transport.hosts[0]
-    return f"http://{host['host']}:{host['port']}"

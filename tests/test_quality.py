@@ -212,7 +212,9 @@ def test_categories_that_got_worse_are_listed() -> None:
 
 
 @pytest.mark.slow
-def test_adapter_advice_works_when_followed(os_client, encoder, small_grocery, tmp_path) -> None:  # noqa: ANN001
+def test_adapter_advice_works_when_followed(
+    os_client, opensearch_url, encoder, small_grocery, tmp_path
+) -> None:  # noqa: ANN001
     """Each message's advice, followed, leads to a working command: no traceback."""
     catalog, query_file = small_grocery
     adapter = _adapter(4)
@@ -220,7 +222,7 @@ def test_adapter_advice_works_when_followed(os_client, encoder, small_grocery, t
     adapted = AdaptedEncoder(encoder, adapter)
     alias = f"{RUN_PREFIX}-advice"
     ingest(os_client, catalog, alias, adapted, image_roots=(GROCERY,))
-    env = {"OPENSEARCH_URL": os_client_url(os_client), "VISEARCH_INDEX": alias}
+    env = {"OPENSEARCH_URL": opensearch_url, "VISEARCH_INDEX": alias}
     base = ["eval", str(query_file), "--k-max", "5"]
     mismatch = CliRunner().invoke(cli.main, [*base, "--encoder", ENCODER], env=env)
     assert mismatch.exit_code == 1 and "pass --adapter" in mismatch.output
@@ -246,8 +248,3 @@ def test_adapter_advice_works_when_followed(os_client, encoder, small_grocery, t
     assert {row["category"] for row in worse} == {
         name for name, row in run["by_group"].items() if row["recall@1"] < 1.0
     }
-
-
-def os_client_url(client) -> str:  # noqa: ANN001
-    host = client.transport.hosts[0]
-    return f"http://{host['host']}:{host['port']}"
