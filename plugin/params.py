@@ -88,14 +88,19 @@ class Boosts:
     popularity_weight: float = _param(
         "number", "Boost: final = fused + w * popularity, min-max normalised over the pool.", 0.0
     )
+    detected_weight: float = _param(
+        "number", "Boost: final = fused + w if a hit's category is the query photo's.", 0.0
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.in_stock_first, bool):
             raise InvalidParamsError("boosts.in_stock_first must be true or false")
-        if not _is_number(self.popularity_weight) or not math.isfinite(self.popularity_weight):
-            raise InvalidParamsError("boosts.popularity_weight must be a finite number")
-        if self.popularity_weight < 0:
-            raise InvalidParamsError("boosts.popularity_weight must not be negative")
+        for name in ("popularity_weight", "detected_weight"):
+            weight = getattr(self, name)
+            if not _is_number(weight) or not math.isfinite(weight):
+                raise InvalidParamsError(f"boosts.{name} must be a finite number")
+            if weight < 0:
+                raise InvalidParamsError(f"boosts.{name} must not be negative")
 
 
 @dataclass(frozen=True)
@@ -386,9 +391,7 @@ def _normalise_facets(facets: object) -> tuple[str, ...]:
 
 
 def _boosts_from_mapping(raw: Mapping[str, object]) -> Boosts:
-    unknown = set(raw) - {"in_stock_first", "popularity_weight"}
-    if unknown:
-        raise InvalidParamsError(
-            f"unknown boosts {sorted(unknown)}; valid: in_stock_first, popularity_weight"
-        )
+    valid = [item.name for item in fields(Boosts)]
+    if unknown := set(raw) - set(valid):
+        raise InvalidParamsError(f"unknown boosts {sorted(unknown)}; valid: {', '.join(valid)}")
     return Boosts(**raw)  # type: ignore[arg-type]

@@ -13,6 +13,10 @@
    (popularity min-max normalised over the pool; missing popularity counts as 0), then, with
    `in_stock_first`, a stable partition (in stock first; unknown stock counts as out of stock),
    final order kept within each part. Remaining ties go to the smaller sku.
+6. With `detected_weight` w, a photo query whose category the attribute models detect with
+   confidence >= DETECTED_CONFIDENCE adds w to every pool product of that category (its
+   catalog value, else its prediction at the fill threshold): a soft preference, no filter.
+   Off by default (bench/detected_boost.py; README, Attributes from photos).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from visearch.attributes.predict import FILL_THRESHOLD
+from visearch.mappings.fields import PREDICTED
 from visearch.plugin.fusion import agreement, kind_agreement, linear, ranks, rrf
 from visearch.plugin.knn import similarity
 from visearch.plugin.params import Boosts
@@ -28,6 +34,8 @@ from visearch.plugin.rerank import Reranker, rerank
 from visearch.plugin.response import Candidate, Explanation
 
 EXACT_MATCH = 0.95  # cosine similarity of a near-duplicate photo: the photographed product
+DETECTED_ATTRIBUTE = "category"  # the detected attribute the detected boost matches
+DETECTED_CONFIDENCE = 0.9  # the detection's confidence the boost needs
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,12 @@ def rank(
     space_type: str | None = None,
     fusion: Fusion | None = None,
     reranker: Reranker | None = None,
+    detected: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Ranked]:
     """The whole pool in final order. With both lists, `keyword` holds the nearest products
     that match the words (scored by look) and the pool is both lists together. A `reranker`
-    re-orders the top N of a look search (vector or hybrid) before the boosts."""
+    re-orders the top N of a look search (vector or hybrid) before the boosts; `detected` is
+    what the attribute models read in the query photo (for `detected_weight`)."""
     vec = by_score(vector) if vector is not None else None
     kw = by_score(keyword) if keyword is not None else None
     if vec is not None and kw is not None:
@@ -72,15 +82,16 @@ def rank(
         explained = _keywords(kw or [])
     if reranker is not None and vec is not None:
         explained = rerank(sorted(explained, key=_best_fused), reranker)
-    boost = _popularity_boosts(
-        {sku: source for sku, source, _ in explained}, boosts.popularity_weight
-    )
+    pool = {sku: source for sku, source, _ in explained}
+    boost = _popularity_boosts(pool, boosts.popularity_weight)
+    same = detected_boosts(pool, detected or {}, boosts.detected_weight)
 
     ranked = []
     for sku, source, why in explained:
-        extra = boost.get(sku)
-        final = (why.fused_score or 0.0) + (extra or 0.0)
-        ranked.append(Ranked(sku, source, replace(why, popularity_boost=extra, final_score=final)))
+        extra, kind = boost.get(sku), same.get(sku)
+        final = (why.fused_score or 0.0) + (extra or 0.0) + (kind or 0.0)
+        why = replace(why, popularity_boost=extra, detected_boost=kind, final_score=final)
+        ranked.append(Ranked(sku, source, why))
 
     def order(item: Ranked) -> tuple[bool, bool, float, str]:
         out_of_stock = boosts.in_stock_first and item.source.get("in_stock") is not True
@@ -176,3 +187,29 @@ def _popularity_boosts(pool: Mapping[str, Mapping[str, Any]], weight: float) -> 
         sku: weight * ((value - low) / spread if spread > 0 else 0.0)
         for sku, value in values.items()
     }
+
+
+def detected_boosts(
+    pool: Mapping[str, Mapping[str, Any]],
+    detected: Mapping[str, Mapping[str, Any]],
+    weight: float,
+) -> dict[str, float]:
+    """sku -> `weight` for the pool's products of the category detected in the query photo
+    (confident detections only); empty when the weight is 0 or nothing confident was read."""
+    guess = detected.get(DETECTED_ATTRIBUTE)
+    if weight <= 0 or not guess or float(guess.get("confidence", 0.0)) < DETECTED_CONFIDENCE:
+        return {}
+    wanted = guess.get("value")
+    return {sku: weight for sku, source in pool.items() if _category(source) == wanted}
+
+
+def _category(source: Mapping[str, Any]) -> Any:
+    """The product's value of DETECTED_ATTRIBUTE: the catalog's, else a confident prediction
+    (one the filters would count)."""
+    value = source.get(DETECTED_ATTRIBUTE)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is not None:
+        return value
+    guess = (source.get(PREDICTED) or {}).get(DETECTED_ATTRIBUTE) or {}
+    return guess.get("value") if guess.get("confidence", 0.0) >= FILL_THRESHOLD else None

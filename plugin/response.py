@@ -57,8 +57,11 @@ class Explanation:
     """The learned re-ranker's score (plugin/rerank.py), when one re-ordered the top N."""
     popularity_boost: float | None = None
     """popularity_weight * popularity min-max normalised over the pool."""
+    detected_boost: float | None = None
+    """detected_weight, when the hit's category is the one detected in the query photo."""
     final_score: float | None = None
-    """fused_score + popularity_boost; in_stock_first then partitions on stock."""
+    """fused_score + popularity_boost + detected_boost; in_stock_first then partitions on
+    stock."""
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,10 @@ def page_of(
     responses: Sequence[Mapping[str, Any]],
     schema: IndexSchema,
     reranker: Reranker | None = None,
+    detected: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[tuple[Hit, ...], int]:
-    """The requested page of the ranked pool, and how many results there are in all."""
+    """The requested page of the ranked pool, and how many results there are in all
+    (`detected`: what the models read in the query photo, for the detected boost)."""
     fields = schema.keyword_fields
     filling = (schema.predicted_fields, schema.fill_threshold)
     if plan.mode == "browse":  # the server sorted and paged
@@ -50,7 +52,7 @@ def page_of(
                  if name in schema.keyword_fields and name not in plan.named]  # fmt: skip
         fusion = Fusion(str(params.fusion), params.keyword_weight, kinds)
         ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion,
-                      reranker)  # fmt: skip
+                      reranker, detected)  # fmt: skip
         total = len(ranked)
     start = params.page * params.k
     page = ranked[start : start + params.k]
@@ -65,9 +67,10 @@ def search_result(
     schema: IndexSchema,
     timings: Timings,
     reranker: Reranker | None = None,
+    detected: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SearchResult:
     """`schema` is the one the search saw (`IndexSchema.serving`)."""
-    hits, total = page_of(plan, params, responses, schema, reranker)
+    hits, total = page_of(plan, params, responses, schema, reranker, detected)
     aggs = responses[0].get("aggregations", {})
     return SearchResult(
         mode=plan.mode,

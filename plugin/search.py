@@ -186,7 +186,7 @@ class Searcher:
         plan = build_request(params, schema, vector, vocabulary)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
-        result = search_result(plan, params, responses, schema, timings, self.reranker)
+        result = search_result(plan, params, responses, schema, timings, self.reranker, detected)
         notices = unknown_values(params, vocabulary)
         if result.total == 0 and (params.has_filters or params.keywords):
             notices += self._why_empty(params, schema, vocabulary, notices)

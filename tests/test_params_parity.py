@@ -63,6 +63,7 @@ CASES = [
     {"text": "a red dress", "image_weight": 0.5, "min_score": 0.2},
     {"keywords": "x", "boosts": Boosts(in_stock_first=True, popularity_weight=0.3)},
     {"filters": {"colour_group": ("Blue",)}, "predicted": False},
+    {"image": "shoe.jpg", "boosts": Boosts(detected_weight=0.05)},
 ]
 
 
@@ -87,6 +88,7 @@ def _from_cli(case: dict) -> SearchParams:
             args.append("--predicted" if value else "--no-predicted")
         elif name == "boosts":
             args += ["--popularity-weight", str(value.popularity_weight)]
+            args += ["--detected-weight", str(value.detected_weight)]
             args += ["--in-stock-first"] if value.in_stock_first else []
         else:
             args += [f"--{name.replace('_', '-')}", str(value)]

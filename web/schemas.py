@@ -82,7 +82,10 @@ class Explanation(BaseModel):
         description="the learned re-ranker's score, when one re-ordered the top 100"
     )
     popularity_boost: float | None = Field(description="popularity_weight x normalised popularity")
-    final_score: float | None = Field(description="fused_score + popularity_boost")
+    detected_boost: float | None = Field(
+        None, description="detected_weight, when the hit's category is the one in the photo"
+    )
+    final_score: float | None = Field(description="fused_score + popularity_boost + detected_boost")
 
 
 class _ProductFields(BaseModel):
