@@ -121,3 +121,57 @@ def _row(s: dict[str, Any]) -> str:
         f"{s['recall_at_10']:11.4f}{s['took_ms']['p50']:10.1f}{s['took_ms']['p95']:7.1f}"
         f"{s['round_trip_ms']['p50']:11.1f}{s['round_trip_ms']['p95']:7.1f}"
     )
+
+
+def side_by_side(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per measured case, one column group per cluster: the round trip the client
+    sees (p50/p95), the engine's own `took` p95, and the case's quality figure (recall@10
+    against exact cosine; for the fashion photos, the photo's product is the top hit)."""
+    engines = [f"{r['engine']} {r['opensearch']}" for r in reports]
+    rows: dict[str, dict[str, Any]] = {}
+    for engine, report in zip(engines, reports, strict=True):
+        for side in report.get("fashion") or []:
+            stages = side["stages_ms"]
+            name = f"fashion {side['products']:,} docs, photo, {side['label']}"
+            rows.setdefault(name, {})[engine] = _cell(
+                stages["opensearch_ms"], stages["opensearch_took_ms"], side["photo_is_top_hit"]
+            )
+        synthetic = report.get("synthetic")
+        for s in (synthetic or {}).get("scenarios", []):
+            size = f"{synthetic['products'] // 1000}k docs"
+            share = f" ({100 * s['selectivity']:.0f}%)" if s["filter"] != "none" else ""
+            name = f"synthetic {size}, filter {s['filter']}{share}, queries {s['queries']}"
+            rows.setdefault(name, {})[engine] = _cell(
+                s["round_trip_ms"], s["took_ms"], s["recall_at_10"]
+            )
+    return {"engines": engines, "rows": [{"case": k, "by_engine": v} for k, v in rows.items()]}
+
+
+def _cell(round_trip: dict[str, float], took: dict[str, float], quality: float) -> dict:
+    return {
+        "round_trip_p50": round_trip["p50"],
+        "round_trip_p95": round_trip["p95"],
+        "took_p95": took["p95"],
+        "quality": quality,
+    }
+
+
+def print_side_by_side(table: dict[str, Any]) -> None:
+    engines = table["engines"]
+    print("\nSide by side (same queries, same machine, each part on each engine in turn):")
+    print("  round trip p50 / p95 ms, the engine's took p95 ms, and quality (recall@10;")
+    print("  for fashion photos: the photo's own product is the top hit)")
+    head = "| case | " + " | ".join(f"{e}: p50 / p95 (took p95), quality" for e in engines)
+    print(head + " |")
+    print("|---|" + "---|" * len(engines))
+    for row in table["rows"]:
+        cells = []
+        for engine in engines:
+            c = row["by_engine"].get(engine)
+            cells.append(
+                "-"
+                if c is None
+                else f"{c['round_trip_p50']:.1f} / {c['round_trip_p95']:.1f} "
+                f"({c['took_p95']:.1f}), {c['quality']:.3f}"
+            )
+        print(f"| {row['case']} | " + " | ".join(cells) + " |")

@@ -95,13 +95,15 @@ def build_synthetic(client: Any, alias: str, data: Synthetic, log: Callable[[str
 
 
 def _fresh_index(client: Any, alias: str, dim: int) -> str:
-    """Delete the alias's old indices, install its template, and create a new index."""
+    """Delete the alias's old indices (and builds it never pointed to), install its
+    template, and create a new index."""
     from visearch.ingest import aliases
     from visearch.mappings.install import IndexSpec, put_template
 
+    # By name: Elasticsearch refuses wildcard deletes.
     for index in aliases.indices_of(client, alias):
         client.indices.delete(index=index, ignore_unavailable=True)
-    client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True, expand_wildcards="all")
+    aliases.drop_abandoned_builds(client, alias)
     put_template(client, IndexSpec(alias=alias, encoder=SYNTH_ENCODER, dim=dim))
     return aliases.create_index(client, alias)
 

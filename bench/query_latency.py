@@ -92,6 +92,13 @@ def parse_args() -> argparse.Namespace:
         default="auto",
         help="The cluster's engine (auto: ask it); the same library and requests on both.",
     )
+    parser.add_argument(
+        "--urls",
+        type=lambda text: [u.strip() for u in text.split(",") if u.strip()],
+        default=None,
+        help="Clusters to measure side by side (e.g. the local OpenSearch and Elasticsearch: "
+        "http://127.0.0.1:9200,http://127.0.0.1:9250), each part on each in turn; one table.",
+    )
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
@@ -101,25 +108,47 @@ def log(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The report: OpenSearch version, load average before and after, each part, checks."""
+    """The report of each cluster (`--urls`, else `--opensearch-url`): engine and version,
+    load average before and after, each part, checks. With several clusters, each part runs
+    on each in turn (fashion on all, then synthetic on all), so they see the same day's load."""
     from bench.latency_common import load_average
     from bench.latency_fashion import fashion_part
-    from bench.latency_report import checks
+    from bench.latency_report import checks, side_by_side
     from bench.latency_synthetic import synthetic_part
     from visearch.engine.connection import make_client
 
-    client = make_client(args.opensearch_url, timeout_s=120, engine=args.engine)
-    report: dict[str, Any] = {"opensearch_url": args.opensearch_url, "load_before": load_average()}
-    dialect = getattr(client, "dialect", None)  # Elasticsearch's (the Maven node has no GET /)
-    report["engine"] = dialect.engine if dialect else "opensearch"
-    report["opensearch"] = dialect.version if dialect else client.info()["version"]["number"]
+    urls = args.urls or [args.opensearch_url]
+    engine = args.engine if len(urls) == 1 else "auto"
+    clients = [make_client(url, timeout_s=120, engine=engine) for url in urls]
+    reports = [
+        _header(client, url) | {"load_before": load_average()}
+        for client, url in zip(clients, urls, strict=True)
+    ]
     if not args.skip_fashion:
-        report["fashion"] = fashion_part(client, args)
+        for client, report in zip(clients, reports, strict=True):
+            log(f"fashion on {report['engine']} {report['opensearch']} ...")
+            report["fashion"] = fashion_part(client, args)
     if not args.skip_synthetic:
-        report["synthetic"] = synthetic_part(client, args, log)
-    report["load_after"] = load_average()
-    report["checks"] = checks(report)
-    return report
+        for client, report in zip(clients, reports, strict=True):
+            log(f"synthetic on {report['engine']} {report['opensearch']} ...")
+            report["synthetic"] = synthetic_part(client, args, log)
+    for report in reports:
+        report["load_after"] = load_average()
+        report["checks"] = checks(report)
+    if len(reports) == 1:
+        return reports[0]
+    return {"runs": reports, "side_by_side": side_by_side(reports)}
+
+
+def _header(client: Any, url: str) -> dict[str, Any]:
+    """Where: the URL, the engine and its version (Elasticsearch's from the nodes info the
+    client read: the Maven Central node answers no GET /)."""
+    dialect = getattr(client, "dialect", None)
+    return {
+        "opensearch_url": url,
+        "engine": dialect.engine if dialect else "opensearch",
+        "opensearch": dialect.version if dialect else client.info()["version"]["number"],
+    }
 
 
 def main() -> None:
@@ -127,10 +156,14 @@ def main() -> None:
     report = run(args)
     if args.json:
         print(json.dumps(report, indent=2))
-    else:
-        from bench.latency_report import print_report
+        return
+    from bench.latency_report import print_report, print_side_by_side
 
-        print_report(report)
+    for one in report.get("runs") or [report]:
+        print(f"\n=== {one['engine']} {one['opensearch']} at {one['opensearch_url']}")
+        print_report(one)
+    if "side_by_side" in report:
+        print_side_by_side(report["side_by_side"])
 
 
 if __name__ == "__main__":

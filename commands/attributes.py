@@ -73,7 +73,7 @@ def train_command(
     colour features), store it in the cluster and write every product's predictions.
 
     \b
-    Examples:
+    Example:
       visearch attributes train --attributes article_type,colour_group
       visearch attributes train --zero-shot pattern=striped,plain,checked
     """

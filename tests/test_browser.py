@@ -15,7 +15,15 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from support import FASHION, REPO, RUN_PREFIX, fashion_rows, ingest, write_catalog
+from support import (
+    FASHION,
+    REPO,
+    RUN_PREFIX,
+    drop_indices,
+    fashion_rows,
+    ingest,
+    write_catalog,
+)
 from visearch.web.launch import serve_in_background
 
 pytestmark = pytest.mark.slow
@@ -82,7 +90,7 @@ def priceless_server(opensearch_url: str, os_client, encoder, tmp_path_factory) 
         ingest(os_client, catalog, alias, encoder, images_dir=FASHION)
         yield from _serve(opensearch_url, alias)
     finally:
-        os_client.indices.delete(index=f"{alias}*", ignore_unavailable=True)
+        drop_indices(os_client, f"{alias}*")
         os_client.indices.delete_index_template(name=template_name(alias), ignore=[404])
 
 
