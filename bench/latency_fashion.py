@@ -54,10 +54,10 @@ def fashion_params(product: Any, base_dir: Path) -> Any:
     )
 
 
-def fashion_part(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One report per runtime of `--runtimes` (default `--runtime`), their queries interleaved
-    (the same photo on each in turn, the order reversed every other photo) so each sees the
-    same machine load."""
+def fashion_parts(clients: list[Any], args: argparse.Namespace) -> list[list[dict[str, Any]]]:
+    """Per cluster of `clients`, one report per runtime of `--runtimes` (default
+    `--runtime`). The queries are interleaved over every (cluster, runtime) side: the same
+    photo on each in turn, the order reversed every other photo, so each sees the same load."""
     from bench.runtime_args import runtime_sides
     from visearch.ingest.catalog import read_catalog
     from visearch.plugin.search import Searcher
@@ -69,21 +69,23 @@ def fashion_part(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     sides = []
     for variant in runtime_sides(args):
         encoder = load_encoder(variant.encoder, runtime=variant.runtime)
-        alias, built = fashion_alias(client, args, encoder, len(products))
-        sides.append((variant.label, encoder, alias, built, Searcher(client, alias, encoder)))
+        for n, client in enumerate(clients):
+            alias, built = fashion_alias(client, args, encoder, len(products))
+            searcher = Searcher(client, alias, encoder)
+            sides.append((n, (variant.label, encoder, alias, built, searcher)))
 
     picks = np.linspace(0, len(products) - 1, args.queries + args.warmup).round().astype(int)
     chosen = [products[i] for i in picks]
     warm = [fashion_params(p, base_dir) for p in chosen[: args.warmup]]
     measured = [fashion_params(p, base_dir) for p in chosen[args.warmup :]]
     for params in warm:
-        for side in sides:
+        for _, side in sides:
             side[-1].search(params)
     results: list[list[Any]] = [[] for _ in sides]
     for n, params in enumerate(measured):
         order = range(len(sides)) if n % 2 == 0 else reversed(range(len(sides)))
         for i in order:
-            results[i].append(sides[i][-1].search(params))
+            results[i].append(sides[i][1][-1].search(params))
     common = {
         "warmup": len(warm),
         "k": FASHION_K,
@@ -91,10 +93,10 @@ def fashion_part(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
         "facets": list(FACETS),
         "filter": "category = the query photo's category",
     }
-    return [
-        _side_report(client, side, found, chosen[args.warmup :], common)
-        for side, found in zip(sides, results, strict=True)
-    ]
+    reports: list[list[dict[str, Any]]] = [[] for _ in clients]
+    for (n, side), found in zip(sides, results, strict=True):
+        reports[n].append(_side_report(clients[n], side, found, chosen[args.warmup :], common))
+    return reports
 
 
 def _side_report(

@@ -61,27 +61,46 @@ class QueryRun:
     total: int
 
 
-def synthetic_part(
-    client: Any, args: argparse.Namespace, log: Callable[[str], None]
-) -> dict[str, Any]:
+def synthetic_parts(
+    clients: list[Any], args: argparse.Namespace, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The synthetic part on each cluster of `clients`: one generated catalog and query
+    matrix, each cluster's cached (or rebuilt) index, then every row measured on each
+    cluster in turn, so that clusters compared side by side see the same load."""
     started = time.perf_counter()
     data = make_synthetic(args.synthetic_size)
     log(f"generated {len(data):,} x {SYNTH_DIM} in {time.perf_counter() - started:.1f} s")
     alias = synthetic_alias(args.synthetic_size)
-    built = None
-    if args.rebuild or not cached_index_matches(client, alias, data):
-        log(f"building {alias} (bulk load + force merge; takes minutes) ...")
-        built = build_synthetic(client, alias, data, log)
-        log(f"built: {built}")
-    (index,) = client.indices.get_alias(name=alias)
-    run = query_run(client, alias, data, args)
+    runs, places = [], []
+    for client in clients:
+        built = None
+        if args.rebuild or not cached_index_matches(client, alias, data):
+            log(f"building {alias} (bulk load + force merge; takes minutes) ...")
+            built = build_synthetic(client, alias, data, log)
+            log(f"built: {built}")
+        (index,) = client.indices.get_alias(name=alias)
+        runs.append(query_run(client, alias, data, args))
+        places.append({"alias": alias, "index": index, "built": built})
 
     scenarios = [(None, "any")] + [(w, mix) for w in (FILTER_20, FILTER_2) for mix in QUERY_MIXES]
-    results = [measure(run, where, mix, None) for where, mix in scenarios]
+    results = _each([(w, mix, None) for w, mix in scenarios], runs)
     log(f"default pool measured ({time.perf_counter() - started:.0f} s so far)")
-    sweep = [measure(run, w, mix, c) for w, mix in scenarios[1:] for c in args.candidates_sweep]
-    place = {"alias": alias, "index": index, "built": built}
-    return _summary(client, args, data, place, results, sweep)
+    sweep = _each([(w, mix, c) for w, mix in scenarios[1:] for c in args.candidates_sweep], runs)
+    return [
+        _summary(client, args, data, place, rows, swept)
+        for client, place, rows, swept in zip(clients, places, results, sweep, strict=True)
+    ]
+
+
+def _each(rows: list[tuple[Where, str, int | None]], runs: list[QueryRun]) -> list[list[dict]]:
+    """Per run, its measured rows: each row on every run in turn (alternating the order)."""
+    out: list[list[dict[str, Any]]] = [[] for _ in runs]
+    for n, (where, mix, candidates) in enumerate(rows):
+        order = range(len(runs)) if n % 2 == 0 else reversed(range(len(runs)))
+        measured = {i: measure(runs[i], where, mix, candidates) for i in order}
+        for i in range(len(runs)):
+            out[i].append(measured[i])
+    return out
 
 
 def query_run(client: Any, alias: str, data: Synthetic, args: argparse.Namespace) -> QueryRun:

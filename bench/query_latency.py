@@ -35,7 +35,12 @@ similar load.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/query_latency.py [--queries 200]
         [--synthetic-size 200000] [--rebuild] [--skip-fashion] [--skip-synthetic] [--json]
-        [--runtimes torch,auto@auto]
+        [--runtimes torch,auto@auto] [--urls http://127.0.0.1:9200,http://127.0.0.1:9250]
+
+`--urls` measures several clusters side by side in one run (OpenSearch and Elasticsearch:
+the engine of each is detected): each fashion query and each synthetic row runs on each
+cluster in turn, and one table puts their round trip p50/p95, `took` p95 and recall@10 next
+to each other.
 
 It needs OpenSearch (OPENSEARCH_URL, default the local node: `visearch opensearch up`). The
 first synthetic run bulk-loads and force-merges the index (minutes); later runs reuse it
@@ -109,12 +114,13 @@ def log(message: str) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The report of each cluster (`--urls`, else `--opensearch-url`): engine and version,
-    load average before and after, each part, checks. With several clusters, each part runs
-    on each in turn (fashion on all, then synthetic on all), so they see the same day's load."""
+    load average before and after, each part, checks. With several clusters, every query of
+    the fashion part and every row of the synthetic part runs on each cluster in turn, so
+    they see the same load."""
     from bench.latency_common import load_average
-    from bench.latency_fashion import fashion_part
+    from bench.latency_fashion import fashion_parts
     from bench.latency_report import checks, side_by_side
-    from bench.latency_synthetic import synthetic_part
+    from bench.latency_synthetic import synthetic_parts
     from visearch.engine.connection import make_client
 
     urls = args.urls or [args.opensearch_url]
@@ -125,13 +131,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for client, url in zip(clients, urls, strict=True)
     ]
     if not args.skip_fashion:
-        for client, report in zip(clients, reports, strict=True):
-            log(f"fashion on {report['engine']} {report['opensearch']} ...")
-            report["fashion"] = fashion_part(client, args)
+        log("fashion: " + ", ".join(f"{r['engine']} {r['opensearch']}" for r in reports))
+        for report, part in zip(reports, fashion_parts(clients, args), strict=True):
+            report["fashion"] = part
     if not args.skip_synthetic:
-        for client, report in zip(clients, reports, strict=True):
-            log(f"synthetic on {report['engine']} {report['opensearch']} ...")
-            report["synthetic"] = synthetic_part(client, args, log)
+        log("synthetic: " + ", ".join(f"{r['engine']} {r['opensearch']}" for r in reports))
+        for report, part in zip(reports, synthetic_parts(clients, args, log), strict=True):
+            report["synthetic"] = part
     for report in reports:
         report["load_after"] = load_average()
         report["checks"] = checks(report)
