@@ -90,7 +90,9 @@ def rank(
     for sku, source, why in explained:
         extra, kind = boost.get(sku), same.get(sku)
         final = (why.fused_score or 0.0) + (extra or 0.0) + (kind or 0.0)
-        why = replace(why, popularity_boost=extra, detected_boost=kind, final_score=final)
+        if extra is not None or kind is not None or why.final_score != final:
+            # (a copy per product costs more than the rest of the ranking: only when it changes)
+            why = replace(why, popularity_boost=extra, detected_boost=kind, final_score=final)
         ranked.append(Ranked(sku, source, why))
 
     def order(item: Ranked) -> tuple[bool, bool, float, str]:
@@ -120,7 +122,7 @@ def _vector(vec: Sequence[Candidate], space_type: str | None) -> list[Explained]
         look, cosine = _look(c, space_type)
         why = Explanation(vector_score=c.score, similarity=cosine,
                           centroid_similarity=c.overall_look, vector_rank=position,
-                          fused_score=look)  # fmt: skip
+                          fused_score=look, final_score=look)  # fmt: skip
         out.append((c.sku, c.source, why))
     return out
 
