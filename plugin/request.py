@@ -2,10 +2,14 @@
 
 | mode     | searches                                                        | ranking          |
 |----------|-----------------------------------------------------------------|------------------|
-| vector   | A: knn(k=N, hard filters inside), aggs, post_filter, size N     | look             |
+| vector   | A: knn(k=N, hard filters inside), aggs, post_filter, size N (*) | look             |
 | hybrid   | A, and B: the same knn among products matching the words, size N | look, kind, words |
 | keywords | words `must` + hard filters, aggs, post_filter, size N          | BM25             |
 | browse   | hard filters, aggs, post_filter, sorted by the boosts then sku  | server sort      |
+
+(*) When nothing reorders the pool (no re-ranker, no boosts: `engine_orders`), A asks only
+for the pages up to the requested one, sorted by score then sku, and the total is the
+engine's count of the pool: the same hits, total and facets for a fraction of the cost.
 
 Two searches travel in one `_msearch`; one goes to `_search`. B is A with the words clause
 added to the knn filter: the N nearest products that match the words, so a photo plus a
@@ -62,6 +66,9 @@ class SearchPlan:
     searches: tuple[dict[str, Any], ...]
     named: frozenset[str] = frozenset()
     """Attributes the words name ("red" names colour): ranking leaves them to the words."""
+    page_only: bool = False
+    """The engine's order is the final one, so only the pages up to the requested one are
+    fetched (hits sorted by score then sku) and the total is the engine's count."""
 
     def msearch_body(self) -> list[dict[str, Any]]:
         """NDJSON lines for `_msearch`: an empty header (the index is in the URL) per body."""
@@ -83,9 +90,12 @@ def build_request(
     schema: IndexSchema,
     vector: Sequence[float] | np.ndarray | None = None,
     vocabulary: Vocabulary = EMPTY,
+    *,
+    reranking: bool = False,
 ) -> SearchPlan:
     """The request for `params`; `vector` is required exactly when there is an image or text;
-    `vocabulary`, the index's attribute values, lets keywords name them."""
+    `vocabulary`, the index's attribute values, lets keywords name them; `reranking`: a
+    re-ranker will reorder the pool, so all of it is fetched."""
     check_request(params, schema)
     schema = schema.serving(params.predicted)
     if params.has_vector_query != (vector is not None):
@@ -98,7 +108,7 @@ def build_request(
             raise InvalidParamsError(
                 f"query vector has {len(vector)} dimensions, index {schema.alias!r} {schema.dim}"
             )
-        return _vector_plan(params, schema, vector, hard, vocabulary)
+        return _vector_plan(params, schema, vector, hard, vocabulary, reranking)
     if params.keywords:
         return SearchPlan("keywords", (_keywords_body(params, schema, hard, vocabulary),))
     return SearchPlan("browse", (_browse_body(params, schema, hard),))
@@ -121,10 +131,15 @@ def _vector_plan(
     vector: Sequence[float] | np.ndarray,
     hard: list[Clause],
     vocabulary: Vocabulary,
+    reranking: bool,
 ) -> SearchPlan:
     n = params.pool_size
     knn = knn_clause(vector, n, hard)
     body: dict[str, Any] = {"size": n, "query": knn}
+    page_only = not params.keywords and engine_orders(params, reranking)
+    if page_only:
+        body.update(size=min(n, (params.page + 1) * params.k), sort=SCORE_THEN_SKU)
+        body["track_scores"] = True
     _with_selections(body, params, schema, aggs=True)
     if params.min_score is not None:
         # Server-side, so the facet counts and the total honour it too.
@@ -133,7 +148,7 @@ def _vector_plan(
     if schema.centroid:  # each hit's overall look, for the explanation and the re-ranker
         body["script_fields"] = overall_look_field(vector)
     if not params.keywords:
-        return SearchPlan("vector", (body,))
+        return SearchPlan("vector", (body,), page_only=page_only)
     matching = knn_clause(vector, n, [*hard, keyword_clause(params.keywords, vocabulary)])
     words_body: dict[str, Any] = {"size": n, "query": matching}
     _with_selections(words_body, params, schema, aggs=False)
@@ -145,6 +160,16 @@ def _vector_plan(
     named = frozenset(name for concept in vocabulary.recognise(params.keywords)
                       for name, _ in concept)  # fmt: skip
     return SearchPlan("hybrid", (body, words_body), named)
+
+
+def engine_orders(params: SearchParams, reranking: bool) -> bool:
+    """A look search's final order is the engine's (score, then sku) unless a re-ranker or a
+    business boost reorders the pool: then only the requested page need travel. A pool of
+    200 costs OpenSearch's fetch phase and the client's parsing far more than a page of 20."""
+    boosts = params.boosts
+    return not (
+        reranking or boosts.in_stock_first or boosts.popularity_weight or boosts.detected_weight
+    )
 
 
 def _keywords_body(

@@ -53,7 +53,7 @@ def page_of(
         fusion = Fusion(str(params.fusion), params.keyword_weight, kinds)
         ranked = rank(candidates(responses[0]), keyword, params.boosts, schema.space_type, fusion,
                       reranker, detected)  # fmt: skip
-        total = len(ranked)
+        total = total_hits(responses[0]) if plan.page_only else len(ranked)
     start = params.page * params.k
     page = ranked[start : start + params.k]
     hits = tuple(to_hit(r.sku, r.source, r.explanation, fields, *filling) for r in page)

@@ -183,7 +183,9 @@ class Searcher:
         detected = self._detector.detect(self.client, schema, params, vector, image)
         schema = schema.serving(params.predicted)
         vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
-        plan = build_request(params, schema, vector, vocabulary)
+        plan = build_request(
+            params, schema, vector, vocabulary, reranking=self.reranker is not None
+        )
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
         result = search_result(plan, params, responses, schema, timings, self.reranker, detected)
@@ -216,7 +218,11 @@ class Searcher:
                 raise InvalidParamsError("search_batch needs the vector of each image or text")
             vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
             vocabularies.append(vocabulary)
-            plans.append(build_request(params, schema, vector, vocabulary))
+            plans.append(
+                build_request(
+                    params, schema, vector, vocabulary, reranking=self.reranker is not None
+                )
+            )
         sent = _timed(lambda: send_plans(plans, self._send_lines, self._layout))
         (per_plan, took), opensearch_ms = sent
         results = []

@@ -74,9 +74,10 @@ def is_pool(body: Body) -> bool:
 
 
 def pool_body(body: Body) -> Body:
-    """Step 1: the global N best of the kNN query, by score then sku; only the sku is read."""
+    """Step 1: the global N best of the kNN query, by score then sku; only the sku is read.
+    N is the knn's k (a body that asks for one page only has a smaller size)."""
     out: Body = {
-        "size": body["size"],
+        "size": max(int(body["size"]), _knn_k(body["query"])),
         "query": body["query"],
         "sort": SCORE_THEN_SKU,
         "track_scores": True,
@@ -86,6 +87,12 @@ def pool_body(body: Body) -> Body:
     if "min_score" in body:
         out["min_score"] = body["min_score"]
     return out
+
+
+def _knn_k(query: Body) -> int:
+    """The k of the (nested) knn clause of a pool query."""
+    knn = query.get("knn") or (query.get("nested") or {}).get("query", {}).get("knn") or {}
+    return max((int(spec.get("k", 0)) for spec in knn.values()), default=0)
 
 
 def over_pool_body(body: Body, skus: Sequence[str]) -> Body:

@@ -51,7 +51,8 @@ def test_a_photo_search_becomes_the_top_level_knn_with_its_filter() -> None:
     assert "query" not in sent
     knn = sent["knn"]
     assert knn["field"] == "photos.vector" and knn["query_vector"] == VECTOR
-    assert knn["k"] == body["size"] and knn["num_candidates"] == 2 * knn["k"]
+    assert knn["k"] == 200 and knn["num_candidates"] == 2 * knn["k"]
+    assert sent["size"] == 20 and sent["sort"] == body["sort"]  # the page of the pool
     assert knn["filter"] == body["query"]["nested"]["query"]["knn"]["photos.vector"]["filter"]
     assert knn["inner_hits"] == {"size": 1, "_source": False}  # the best photo of each hit
     assert sent["aggs"] == body["aggs"] and sent["docvalue_fields"] == body["docvalue_fields"]

@@ -20,7 +20,7 @@ from visearch.plugin.keyword import Vocabulary
 from visearch.plugin.knn import overall_look_field
 from visearch.plugin.params import Boosts, SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query
-from visearch.plugin.request import build_request, hit_fields
+from visearch.plugin.request import SCORE_THEN_SKU, build_request, hit_fields
 from visearch.plugin.schema import IndexSchema
 
 DIM = 4
@@ -100,6 +100,29 @@ def knn_body(query: dict) -> dict:
     return query["nested"]["query"]["knn"]["photos.vector"]
 
 
+def test_only_a_reordered_pool_is_fetched_whole() -> None:
+    """A look search fetches the pages up to the one asked for, unless words, a re-ranker or
+    a business boost reorder the pool: then all N products travel."""
+    page = build_request(SearchParams(image="x.jpg", k=10, page=2), schema(), VECTOR)
+    assert page.page_only and page.searches[0]["size"] == 30
+    assert page.searches[0]["sort"] == SCORE_THEN_SKU
+    reordered = [
+        build_request(SearchParams(image="x.jpg", k=10), schema(), VECTOR, reranking=True),
+        *(
+            build_request(SearchParams(image="x.jpg", k=10, boosts=boost), schema(), VECTOR)
+            for boost in (
+                Boosts(in_stock_first=True),
+                Boosts(popularity_weight=0.1),
+                Boosts(detected_weight=0.1),
+            )
+        ),
+        build_request(SearchParams(image="x.jpg", k=10, keywords="red"), schema(), VECTOR),
+    ]
+    for plan in reordered:
+        assert not plan.page_only
+        assert all(b["size"] == 200 and "sort" not in b for b in plan.searches)
+
+
 def test_knn_carries_hard_filters_inside() -> None:
     params = SearchParams(
         image="shoe.jpg", filters={"colour_group": "Blue", "gender": ["Men", "Unisex"]},
@@ -107,7 +130,9 @@ def test_knn_carries_hard_filters_inside() -> None:
     )  # fmt: skip
     (search,) = body(params)
     assert search == {
-        "size": 200,
+        "size": 10,  # the page: nothing reorders the pool of 200 (the knn's k)
+        "sort": SCORE_THEN_SKU,
+        "track_scores": True,
         "query": nested_knn(
             {
                 "vector": VECTOR,

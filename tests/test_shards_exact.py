@@ -172,6 +172,36 @@ def test_three_shards_answer_like_one(
     assert differences == [], f"{len(differences)} of {QUERIES} differ; first: {differences[0]}"
 
 
+def test_fetching_only_the_page_answers_like_the_whole_pool(
+    os_client, search_alias: str, sharded_alias: str, search_rows: list[dict[str, str]]
+) -> None:  # noqa: ANN001
+    """A look search that nothing reorders fetches only its pages (sorted by score then sku)
+    and takes the engine's total: the same hits, total and facets as ranking the whole pool,
+    on one shard and on three."""
+    from visearch.plugin.request import build_request
+    from visearch.plugin.response import Timings
+    from visearch.plugin.results import search_result
+
+    one, three = Searcher(os_client, search_alias), Searcher(os_client, sharded_alias)
+    fields = [name for name in ATTRIBUTES if name in one.schema.keyword_fields]
+    vectors = _vectors(os_client, search_alias, [row["sku"] for row in search_rows[::3]])
+    looks = [(p, v) for p, v in _queries(search_rows, vectors, fields) if v is not None]
+    differences, page_only = [], 0
+    for params, vector in looks:
+        whole = build_request(params, one.schema, vector, reranking=True)  # all of the pool
+        (body,) = whole.searches
+        response = os_client.search(index=search_alias, body=body)
+        expected = search_result(whole, params, [response], one.schema, Timings(), None)
+        expected = _view(expected) | {"notices": ()}  # the Searcher's, not the ranking's
+        page_only += build_request(params, one.schema, vector).page_only
+        for searcher in (one, three):
+            got = _view(searcher.search(params, vector=vector)) | {"notices": ()}
+            if not _agree(expected, got):
+                differences.append((params, expected, got))
+    assert len(looks) >= 50 and page_only >= 40  # most carry no boosts
+    assert differences == [], f"{len(differences)} differ; first: {differences[0]}"
+
+
 def test_one_request_per_shard_would_count_more_than_the_pool(
     os_client, sharded_alias: str, search_rows: list[dict[str, str]]
 ) -> None:  # noqa: ANN001
