@@ -271,9 +271,11 @@ def test_healthz_and_config(api: TestClient, search_alias: str) -> None:
     checks = response.json()["checks"]
     assert checks["opensearch"]["ok"] and checks["index"] == {"ok": True}
     assert checks["encoder"] == {
-        "ok": True, "name": "efficientnet-lite0", "dim": 1280, "supports_text": False
+        "ok": True, "name": "efficientnet-lite0", "dim": 1280, "supports_text": False,
+        "runtime": "torch",
     }  # fmt: skip
     config = api.get("/v1/config").json()
+    assert config["encoder"]["runtime"] == "torch"
     assert config["alias"] == search_alias and config["available"] is True
     assert config["text_search"] is False and config["image_search"] is True
     assert {"colour_group", "gender", "article_type"} <= set(config["facets"])

@@ -29,6 +29,8 @@ from visearch.vectors.keys import vector_key
 from visearch.vectors.runtimes import default_threads, split_precision
 from visearch.vectors.runtimes.gate import GateRefusedError, GateRun, LabelledSet
 from visearch.vectors.runtimes.sessions import cpu_has_bf16
+from visearch.web.backend import encoder_info
+from visearch.web.batching import BatchingEncoder
 
 EFFNET = "efficientnet-lite0"
 
@@ -170,6 +172,11 @@ def test_fp32_exports_reproduce_torch(cache: Path, torch_effnet) -> None:
         assert encoder.embed_images([]).shape == (0, 1280)
         with pytest.raises(EncoderError, match="no text tower"):
             encoder.embed_texts(["red"])
+        # what /healthz and /v1/config report, through the service's micro-batcher
+        batching = BatchingEncoder(encoder)
+        assert encoder_info(batching)["runtime"] == f"{engine}/fp32 x{encoder.threads}"
+        batching.close()
+    assert encoder_info(torch_effnet)["runtime"] == "torch"
     [model_dir] = [d for d in cache.iterdir() if d.is_dir()]
     assert (model_dir / "fp32-image.onnx").is_file()
 

@@ -155,7 +155,19 @@ class Backend:
 def _encoder_info(encoder: Any) -> dict[str, Any]:
     if encoder is None:
         return {"problem": "not_loaded"}
-    info = {"name": encoder.name, "dim": encoder.dim, "supports_text": encoder.supports_text}
+    info = encoder_info(encoder)
     if hasattr(encoder, "batches"):  # the micro-batcher's counters
         info["micro_batches"] = {"calls": encoder.batches, "images": encoder.images}
     return info
+
+
+def encoder_info(encoder: Any) -> dict[str, Any]:
+    """The served encoder: its name, dimension, text tower and the runtime it runs on
+    (`openvino/int8 x1`; torch models say `torch`), seen through the micro-batcher."""
+    inner = getattr(encoder, "encoder", encoder)  # BatchingEncoder wraps the model
+    return {
+        "name": encoder.name,
+        "dim": encoder.dim,
+        "supports_text": encoder.supports_text,
+        "runtime": str(getattr(inner, "runtime", "torch")),
+    }

@@ -283,6 +283,7 @@ class EncoderInfo(BaseModel):
     name: str
     dim: int
     supports_text: bool
+    runtime: str = Field(description="what runs the model: torch, or e.g. openvino/int8 x1")
 
 
 class ServiceSettings(BaseModel):
@@ -313,6 +314,7 @@ class EncoderCheck(Check):
     name: str | None = None
     dim: int | None = None
     supports_text: bool | None = None
+    runtime: str | None = Field(default=None, description="torch, or e.g. openvino/int8 x1")
     micro_batches: MicroBatches | None = None
 
 

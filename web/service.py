@@ -22,7 +22,7 @@ from visearch.plugin.request import check_request
 from visearch.plugin.search import Searcher
 from visearch.vectors.images import ImageError, ImageLoaderConfig, read_image_bytes, sniff_format
 from visearch.web.attributes import product_attribute_sources
-from visearch.web.backend import Backend
+from visearch.web.backend import Backend, encoder_info
 from visearch.web.config import ServiceConfig
 from visearch.web.errors import ApiError, image_url_error
 
@@ -113,7 +113,7 @@ class SearchService:
         return {
             "alias": searcher.alias if searcher is not None else None,
             "available": searcher is not None,
-            "encoder": _encoder_info(encoder),
+            "encoder": encoder_info(encoder) if encoder is not None else None,
             "text_search": bool(encoder and encoder.supports_text),
             "image_search": encoder is not None,
             "facets": self.default_facets(),
@@ -192,9 +192,3 @@ def _check_image_type(data: bytes, config: ImageLoaderConfig) -> None:
             "unsupported_media_type",
             f"not a supported image (the bytes say so); supported: {', '.join(config.formats)}",
         )
-
-
-def _encoder_info(encoder: Any) -> dict[str, Any] | None:
-    if encoder is None:
-        return None
-    return {"name": encoder.name, "dim": encoder.dim, "supports_text": encoder.supports_text}
