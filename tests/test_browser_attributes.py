@@ -9,7 +9,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, DESKTOP, Page, _require_browser
+from test_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DESKTOP,
+    PHONE,
+    Page,
+    _require_browser,
+)
 
 from support import FASHION, mislabelled_shoe, trained_attributes_alias
 from visearch.web.launch import serve_in_background
@@ -94,6 +102,37 @@ def test_accept_a_prediction_then_revert_it_in_the_panel(health_server: str, chr
     assert _source(page, "category")[0] == "Apparel"
     page.click("#product-close")
     page.wait_for_selector(f'#mislabels li[data-sku="{shoe["sku"]}"]:not([data-done])')
+    app.close()
+
+
+def test_the_health_view_fits_a_phone(health_server: str, chromium) -> None:  # noqa: ANN001
+    """On a phone the coverage table and the mislabel cards fit the screen (no sideways
+    scrolling), photo beside the values, and Accept is on screen to tap."""
+    shoe = mislabelled_shoe()
+    app = Page(chromium, health_server + "/#health", PHONE, scale=2)
+    page = app.page
+    page.wait_for_selector('#health[data-state="ready"]')
+    page.fill("#review-threshold", "0.5")
+    page.dispatch_event("#review-threshold", "change")
+    card = f'#mislabels li[data-sku="{shoe["sku"]}"][data-attribute="category"]'
+    page.locator(card).wait_for(timeout=30_000)
+    app.photos_loaded(f"{card} img", 1)
+    page.locator(card).scroll_into_view_if_needed()
+    scroll_width, screen, table, item, photo, accept = page.evaluate(
+        """card => {
+          const box = el => el.getBoundingClientRect().toJSON();
+          const row = document.querySelector(card);
+          return [document.documentElement.scrollWidth, innerWidth,
+                  box(document.getElementById('coverage')), box(row),
+                  box(row.querySelector('img')), box(row.querySelector('button.accept'))];
+        }""",
+        card,
+    )
+    assert scroll_width <= screen, (scroll_width, screen)
+    assert table["right"] <= screen and item["right"] <= screen and accept["right"] <= screen
+    assert photo["right"] <= item["left"] + item["width"] / 3  # the photo sits beside the text
+    assert accept["height"] >= 28  # big enough to tap
+    app.shot("phone-health")
     app.close()
 
 
