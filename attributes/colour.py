@@ -3,14 +3,20 @@
 The foreground is every pixel that differs clearly from the border colour (product shots sit
 on a plain background). Its colours are counted in HSV: a joint hue x saturation x value
 histogram for chromatic pixels plus value bins for greys, then a few summary statistics.
+Then where the colours sit (attributes/colour_regions.py: Lab colour names per region).
 Cheap on purpose (a 64-pixel thumbnail, numpy only): ingest computes it from the image it
 already decoded, and stores it beside the photo's vector so training never re-reads photos.
+
+The features' length is their version (COLOUR_VERSION): stored features of another length
+were computed by older code and read as unknown (attributes/features.py), never mixed in.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from visearch.attributes.colour_regions import REGION_DIM, region_features
 
 THUMB = 64  # longest side of the thumbnail the features are computed on
 HUE_BINS = 12
@@ -22,15 +28,23 @@ MIN_FOREGROUND = 0.05  # below this share of pixels, the whole photo counts as f
 CHROMATIC_SAT = 0.2  # below this saturation (or a dark pixel) a pixel counts as grey
 DARK = 0.15
 STATS = 8
-COLOUR_DIM = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS + STATS
+REGION_OFFSET = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS + STATS  # where region_features start
+# 1: the HSV histogram and statistics (84 numbers); 2: + colour names per region (417).
+COLOUR_VERSION = 2
+DECIMALS = 4
+COLOUR_DIM = REGION_OFFSET + REGION_DIM
 
 
 def colour_features(image: Image.Image) -> np.ndarray:
     """COLOUR_DIM float32 numbers describing the colours of the photo's foreground."""
     rgb = _thumbnail(image)
-    pixels = _foreground(rgb)
+    mask = _foreground(rgb)
+    pixels = rgb[mask] / 255.0
     hsv = _hsv(pixels)
-    return np.concatenate([_histogram(hsv), _stats(pixels, hsv, len(pixels) / rgb[..., 0].size)])
+    share = len(pixels) / mask.size
+    features = [_histogram(hsv), _stats(pixels, hsv, share), region_features(rgb, mask)]
+    # 4 decimals: what the models can use, and half the bytes each photo stores.
+    return np.round(np.concatenate(features), DECIMALS).astype(np.float32)
 
 
 def _thumbnail(image: Image.Image) -> np.ndarray:
@@ -40,13 +54,11 @@ def _thumbnail(image: Image.Image) -> np.ndarray:
 
 
 def _foreground(rgb: np.ndarray) -> np.ndarray:
-    """The foreground pixels (n, 3) in 0..1; all pixels when too few differ from the border."""
+    """The foreground mask (h, w); every pixel when too few differ from the border."""
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
     background = np.median(border, axis=0)
-    flat = rgb.reshape(-1, 3)
-    mask = np.linalg.norm(flat - background, axis=1) > BORDER_DISTANCE
-    chosen = flat[mask] if mask.mean() >= MIN_FOREGROUND else flat
-    return chosen / 255.0
+    mask = np.linalg.norm(rgb - background, axis=2) > BORDER_DISTANCE
+    return mask if mask.mean() >= MIN_FOREGROUND else np.ones_like(mask)
 
 
 def _hsv(pixels: np.ndarray) -> np.ndarray:

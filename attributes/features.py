@@ -1,8 +1,11 @@
 """A photo's feature row for the attribute models: its stored vector, then its colour features.
 
 Both come from the index (`photos.vector`, `photos.colour_features`), so training and
-re-predicting never re-read a photo. A photo stored before colour features existed gets
-NaNs there, which the model replaces by the training mean (no evidence either way).
+re-predicting never re-read a photo. A photo stored before colour features existed, or with
+features of an older version (another length: attributes/colour.py COLOUR_VERSION), gets NaNs
+there, which the model replaces by the training mean (no evidence either way). Such photos get
+the current features only when they are embedded again (new photos, another encoder, a fresh
+index): a `--rebuild` copies stored vectors and features as they are.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""One attribute's model: L2-regularised softmax regression on standardised photo features,
-with a temperature fitted on held-back products so its confidence means what it says.
+"""One attribute's model: a softmax classifier on standardised photo features, either linear
+(L2-regularised softmax regression, scipy's L-BFGS) or with one hidden ReLU layer (trained in
+attributes/mlp.py), with a temperature fitted on held-back products so its confidence means
+what it says.
 
-numpy + scipy's L-BFGS only: thousands of products train in seconds, and the whole model is a
-few arrays that travel as one JSON document (see attributes/store.py).
+Applying a model is numpy only, and the whole model is a few arrays that travel as one JSON
+document (see attributes/store.py).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-FORMAT = 1  # bumped when the stored layout changes
+FORMAT = 2  # bumped when the stored layout changes (2: optional hidden layer)
+READABLE_FORMATS = (1, 2)  # 1: linear models stored before the hidden layer existed
 
 
 @dataclass(frozen=True)
@@ -23,16 +27,20 @@ class AttributeModel:
     classes: tuple[str, ...]
     mean: np.ndarray  # (d,) feature standardisation
     scale: np.ndarray  # (d,)
-    weight: np.ndarray  # (d, k)
+    weight: np.ndarray  # (d, k), or (h, k) after a hidden layer
     bias: np.ndarray  # (k,)
     temperature: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)  # encoder, trained_at, counts, ...
+    hidden_weight: np.ndarray | None = None  # (d, h): the hidden ReLU layer, when there is one
+    hidden_bias: np.ndarray | None = None  # (h,)
 
-    @property
+    @cached_property
     def id(self) -> str:
-        """`<attribute>-<hash of the weights and classes>`: which model predicted a value."""
+        """`<attribute>-<hash of the weights and classes>`: which model predicted a value.
+        Cached: every prediction names it, and hashing a hidden layer's weights per product
+        cost ingest more than the prediction itself."""
         digest = hashlib.sha256()
-        for array in (self.mean, self.scale, self.weight, self.bias):
+        for array in (self.mean, self.scale, self.weight, self.bias, *self._hidden_arrays()):
             digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
         digest.update("\x1f".join(self.classes).encode())
         digest.update(repr(round(self.temperature, 6)).encode())
@@ -47,33 +55,57 @@ class AttributeModel:
         """`trained` (learned from labelled products) or `zero-shot` (from value names)."""
         return str(self.meta.get("kind", "trained"))
 
+    @property
+    def dim(self) -> int:
+        """The length of the feature rows the model reads."""
+        return int(self.mean.shape[0])
+
+    def _hidden_arrays(self) -> tuple[np.ndarray, ...]:
+        if self.hidden_weight is None or self.hidden_bias is None:
+            return ()
+        return (self.hidden_weight, self.hidden_bias)
+
     def logits(self, features: np.ndarray) -> np.ndarray:
         filled = np.where(np.isnan(features), self.mean, features)  # unknown: the mean
-        return ((filled - self.mean) / self.scale) @ self.weight + self.bias
+        z = (filled - self.mean) / self.scale
+        if self.hidden_weight is not None and self.hidden_bias is not None:
+            z = np.maximum(z @ self.hidden_weight + self.hidden_bias, 0.0)
+        return z @ self.weight + self.bias
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, k) calibrated class probabilities of n feature rows."""
         return softmax(self.logits(np.atleast_2d(features)) / self.temperature)
 
     def as_document(self) -> dict[str, Any]:
+        hidden = 0 if self.hidden_weight is None else int(self.hidden_weight.shape[1])
+        names = _ARRAYS + (_HIDDEN_ARRAYS if hidden else ())
         return {
             "format": FORMAT,
             "attribute": self.attribute,
             "model_id": self.id,
             "classes": list(self.classes),
             "temperature": self.temperature,
-            "dim": int(self.weight.shape[0]),
-            "arrays": {name: _pack(getattr(self, name)) for name in _ARRAYS},
+            "dim": self.dim,
+            "hidden": hidden,
+            "arrays": {name: _pack(getattr(self, name)) for name in names},
             "meta": self.meta,
         }
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> AttributeModel:
-        if doc.get("format") != FORMAT:
+        if doc.get("format") not in READABLE_FORMATS:
             raise ValueError(f"attribute model format {doc.get('format')} is not {FORMAT}")
-        dim, k = int(doc["dim"]), len(doc["classes"])
-        shapes = {"mean": (dim,), "scale": (dim,), "weight": (dim, k), "bias": (k,)}
-        arrays = {name: _unpack(doc["arrays"][name], shapes[name]) for name in _ARRAYS}
+        dim, k, hidden = int(doc["dim"]), len(doc["classes"]), int(doc.get("hidden") or 0)
+        shapes = {
+            "mean": (dim,),
+            "scale": (dim,),
+            "weight": (hidden or dim, k),
+            "bias": (k,),
+            "hidden_weight": (dim, hidden),
+            "hidden_bias": (hidden,),
+        }
+        names = _ARRAYS + (_HIDDEN_ARRAYS if hidden else ())
+        arrays = {name: _unpack(doc["arrays"][name], shapes[name]) for name in names}
         model = cls(
             doc["attribute"],
             tuple(doc["classes"]),
@@ -87,6 +119,7 @@ class AttributeModel:
 
 
 _ARRAYS = ("mean", "scale", "weight", "bias")
+_HIDDEN_ARRAYS = ("hidden_weight", "hidden_bias")
 
 
 def _pack(array: np.ndarray) -> str:

@@ -117,7 +117,7 @@ def mislabels(models: dict[str, Any], held: Any, share: float = 0.03) -> dict[st
             flipped.append(flip)
     doubt, truth = np.array(doubts), np.array(flipped)
     curve = {}
-    for bar in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995):
+    for bar in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999):
         listed = doubt >= bar
         curve[str(bar)] = {
             "listed": int(listed.sum()),
