@@ -69,6 +69,11 @@ class SearchPlan:
     page_only: bool = False
     """The engine's order is the final one, so only the pages up to the requested one are
     fetched (hits sorted by score then sku) and the total is the engine's count."""
+    pool: int = 0
+    """N, the products a look search's pool holds (0 for keyword and browse searches)."""
+    widened: bool = False
+    """The knn asks for more candidates than N (a quantized index): the pool is cut to N in
+    two steps (plugin/shards.py) even on one shard."""
 
     def msearch_body(self) -> list[dict[str, Any]]:
         """NDJSON lines for `_msearch`: an empty header (the index is in the URL) per body."""
@@ -134,7 +139,8 @@ def _vector_plan(
     reranking: bool,
 ) -> SearchPlan:
     n = params.pool_size
-    knn = knn_clause(vector, n, hard)
+    widened = schema.quantized
+    knn = knn_clause(vector, n, hard, quantized=widened)
     body: dict[str, Any] = {"size": n, "query": knn}
     page_only = not params.keywords and engine_orders(params, reranking)
     if page_only:
@@ -148,8 +154,9 @@ def _vector_plan(
     if schema.centroid:  # each hit's overall look, for the explanation and the re-ranker
         body["script_fields"] = overall_look_field(vector)
     if not params.keywords:
-        return SearchPlan("vector", (body,), page_only=page_only)
-    matching = knn_clause(vector, n, [*hard, keyword_clause(params.keywords, vocabulary)])
+        return SearchPlan("vector", (body,), page_only=page_only, pool=n, widened=widened)
+    words = keyword_clause(params.keywords, vocabulary)
+    matching = knn_clause(vector, n, [*hard, words], quantized=widened)
     words_body: dict[str, Any] = {"size": n, "query": matching}
     _with_selections(words_body, params, schema, aggs=False)
     if "min_score" in body:
@@ -159,7 +166,7 @@ def _vector_plan(
         words_body["script_fields"] = body["script_fields"]
     named = frozenset(name for concept in vocabulary.recognise(params.keywords)
                       for name, _ in concept)  # fmt: skip
-    return SearchPlan("hybrid", (body, words_body), named)
+    return SearchPlan("hybrid", (body, words_body), named, pool=n, widened=widened)
 
 
 def engine_orders(params: SearchParams, reranking: bool) -> bool:

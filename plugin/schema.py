@@ -47,6 +47,9 @@ class IndexSchema:
     where the catalog has no value (see `serving`)."""
     fill_threshold: float = FILL_THRESHOLD
     """The confidence at or above which a prediction fills a missing value."""
+    quantized: bool = False
+    """Some index behind the alias keeps its photo vectors scalar-quantized (`encoder: sq`):
+    searches rescore a wider candidate list with the float vectors (plugin/knn.py)."""
 
     @classmethod
     def from_mapping(cls, alias: str, response: Mapping[str, Any]) -> IndexSchema:
@@ -57,6 +60,7 @@ class IndexSchema:
         vectors: set[tuple[int | None, str | None]] = set()
         centroids: list[bool] = []
         predicted: list[set[str]] = []
+        quantized = False
         for body in response.values():
             mappings = body.get("mappings", {})
             properties = mappings.get("properties", {})
@@ -70,6 +74,8 @@ class IndexSchema:
             photos = properties.get(PHOTOS_FIELD, {}).get("properties", {})
             vector = photos.get(PHOTO_VECTOR, {})
             method = vector.get("method") or {}
+            encoder_name = ((method.get("parameters") or {}).get("encoder") or {}).get("name")
+            quantized = quantized or encoder_name == "sq"
             vectors.add(
                 (vector.get("dimension"), method.get("space_type", vector.get("space_type")))
             )
@@ -81,7 +87,7 @@ class IndexSchema:
         filled = set.intersection(*predicted) & fields if predicted else set()
         return cls(alias, tuple(sorted(response)), tuple(sorted(fields)), encoder, dim, space_type,
                    tuple(sorted(folded & fields)), bool(centroids) and all(centroids),
-                   tuple(sorted(filled)))  # fmt: skip
+                   tuple(sorted(filled)), quantized=quantized)  # fmt: skip
 
     def serving(self, predicted: bool) -> IndexSchema:
         """The schema one search sees: without prediction fields when the caller turned

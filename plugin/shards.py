@@ -73,11 +73,12 @@ def is_pool(body: Body) -> bool:
     return "knn" in query or "knn" in (query.get("nested") or {}).get("query", {})
 
 
-def pool_body(body: Body) -> Body:
+def pool_body(body: Body, n: int = 0) -> Body:
     """Step 1: the global N best of the kNN query, by score then sku; only the sku is read.
-    N is the knn's k (a body that asks for one page only has a smaller size)."""
+    N is the plan's pool (else the knn's k): a body that asks for one page only has a smaller
+    size, and a quantized index's knn a larger k."""
     out: Body = {
-        "size": max(int(body["size"]), _knn_k(body["query"])),
+        "size": n or _knn_k(body["query"]),
         "query": body["query"],
         "sort": SCORE_THEN_SKU,
         "track_scores": True,
@@ -123,7 +124,7 @@ def send_plans(
     """Each plan's responses, in as few `_msearch` requests as the layout allows: one when
     the alias has one shard; on a sharded one, two (the pools, then everything over them),
     after a first request that showed the layout, if it was not known yet."""
-    if not layout.sharded:
+    if not layout.sharded and not any(getattr(plan, "widened", False) for plan in plans):
         lines = [line for plan in plans for line in _lines(plan, plan.searches)]
         responses, took = send_lines(lines)
         if not (layout.learn(responses) and any(_needs_exact(plan) for plan in plans)):
@@ -134,7 +135,8 @@ def send_plans(
 def _send_exact(plans: Sequence[Any], send_lines: SendLines) -> tuple[list[list[Response]], float]:
     first: list[Body] = []
     for plan in plans:
-        bodies = [pool_body(b) if is_pool(b) else exact_counts(b) for b in plan.searches]
+        pool = getattr(plan, "pool", 0)
+        bodies = [pool_body(b, pool) if is_pool(b) else exact_counts(b) for b in plan.searches]
         first.extend(_lines(plan, bodies))
     responses, took = send_lines(first)
     pools = {}

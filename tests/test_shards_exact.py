@@ -54,6 +54,31 @@ def sharded_alias(os_client, search_alias: str) -> Iterator[str]:  # noqa: ANN00
     os_client.indices.delete_index_template(name=template_name(name), ignore=[404])
 
 
+@pytest.fixture(scope="module")
+def quantized_alias(os_client, search_alias: str) -> Iterator[str]:  # noqa: ANN001
+    """The shared index copied into one whose photo vectors are Lucene 7-bit scalar-quantized
+    (`encoder: sq`), one shard."""
+    from visearch.ingest import aliases
+    from visearch.mappings.fields import PHOTO_VECTOR, PHOTOS_FIELD
+    from visearch.mappings.install import IndexSpec, template_body, template_name
+
+    if TEST_ENGINE == "elasticsearch":
+        pytest.skip("the sq encoder is OpenSearch k-NN's (Elasticsearch has int8_hnsw)")
+    (source,) = os_client.indices.get_alias(name=search_alias)
+    meta = os_client.indices.get_mapping(index=source)[source]["mappings"]["_meta"]
+    name = f"{search_alias}-sq-{uuid.uuid4().hex[:6]}"
+    body = template_body(IndexSpec(name, meta["encoder"], meta["dim"]))
+    method = body["template"]["mappings"]["properties"][PHOTOS_FIELD]["properties"][PHOTO_VECTOR]
+    method["method"]["parameters"]["encoder"] = {"name": "sq", "parameters": {"bits": 7}}
+    os_client.indices.put_index_template(name=template_name(name), body=body)
+    index = aliases.create_index(os_client, name)
+    copy_documents(os_client, source, index)
+    aliases.point_alias(os_client, name, index)
+    yield name
+    drop_indices(os_client, f"{name}*")
+    os_client.indices.delete_index_template(name=template_name(name), ignore=[404])
+
+
 def _vectors(client: Any, alias: str, skus: list[str]) -> dict[str, np.ndarray]:
     found = client.mget(index=alias, body={"ids": skus}, _source_includes=["photos.vector"])
     return {
@@ -200,6 +225,34 @@ def test_fetching_only_the_page_answers_like_the_whole_pool(
                 differences.append((params, expected, got))
     assert len(looks) >= 50 and page_only >= 40  # most carry no boosts
     assert differences == [], f"{len(differences)} differ; first: {differences[0]}"
+
+
+def test_a_quantized_index_rescores_with_the_float_vectors(
+    os_client, search_alias: str, quantized_alias: str, search_rows: list[dict[str, str]]
+) -> None:  # noqa: ANN001
+    """On an sq index the knn asks for 5x the pool, rescored with the float vectors, and the
+    pool is cut to N: the same hits, scores, totals and facets as the float index."""
+    from visearch.plugin.request import build_request
+
+    floats, quantized = Searcher(os_client, search_alias), Searcher(os_client, quantized_alias)
+    assert quantized.schema.quantized and not floats.schema.quantized
+    fields = [name for name in ATTRIBUTES if name in floats.schema.keyword_fields]
+    vectors = _vectors(os_client, search_alias, [row["sku"] for row in search_rows[::3]])
+    looks = [(p, v) for p, v in _queries(search_rows, vectors, fields) if v is not None]
+    differences = []
+    for params, vector in looks[:40]:
+        expected, got = (_view(s.search(params, vector=vector)) for s in (floats, quantized))
+        if not _agree(expected, got):
+            differences.append((params, expected, got))
+    assert differences == [], f"{len(differences)} differ; first: {differences[0]}"
+    # Without the float rescore the scores are the 7-bit vectors' own.
+    vector = looks[0][1]
+    (body,) = build_request(SearchParams(image=b"q", k=5), quantized.schema, vector).searches
+    knn = body["query"]["nested"]["query"]["knn"]["photos.vector"]
+    assert knn["k"] == 1000 and knn.pop("rescore") == {"oversample_factor": 1.0}
+    raw = os_client.search(index=quantized_alias, body=body)["hits"]["hits"][0]["_score"]
+    exact = floats.search(SearchParams(image=b"q", k=5), vector=vector).hits[0]
+    assert raw != pytest.approx(exact.explanation.vector_score, abs=1e-6)
 
 
 def test_one_request_per_shard_would_count_more_than_the_pool(
