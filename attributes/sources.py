@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visearch.attributes.overrides import _product, _single
+from visearch.attributes.overrides import _single
 from visearch.attributes.predict import FILL_THRESHOLD
 from visearch.mappings.fields import OVERRIDES, PREDICTED
 
@@ -41,11 +41,3 @@ def attribute_sources(
                        confidence=guess["confidence"])  # fmt: skip
         rows[name] = row
     return rows
-
-
-def product_sources(
-    client: Any, alias: str, sku: str, attributes: Sequence[str], threshold: float = FILL_THRESHOLD
-) -> dict[str, dict[str, Any]]:
-    """attribute_sources of product `sku` (one GET); UnknownProductError when there is none."""
-    source = _product(client, alias, sku, [*attributes, PREDICTED, OVERRIDES])
-    return attribute_sources(source, attributes, threshold)

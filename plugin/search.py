@@ -26,8 +26,10 @@ from PIL import Image
 
 from visearch.mappings.fields import (
     INTERNAL_FIELDS,
+    OVERRIDES,
     PHOTO_VECTOR,
     PHOTOS_FIELD,
+    PREDICTED,
     VECTOR_FIELD,
 )
 from visearch.plugin.detected import AttributeDetector
@@ -88,6 +90,10 @@ def open_searcher(
     if spec is None:
         raise UnsupportedQueryError(f"index {alias!r} records no encoder; name one")
     return replace(searcher, encoder=load_encoder(spec))
+
+
+PRODUCT_HIDDEN = tuple(f for f in INTERNAL_FIELDS if f not in (PREDICTED, OVERRIDES))
+"""What a product lookup leaves out of the stored source: vectors and ingest's bookkeeping."""
 
 
 @dataclass(frozen=True)
@@ -259,8 +265,13 @@ class Searcher:
 
     def product(self, sku: str) -> Hit:
         """One product by sku (one GET); `ProductNotFoundError` when there is none."""
-        source = self._get(sku, {"_source_excludes": list(INTERNAL_FIELDS)})
-        return to_hit(sku, source, Explanation(), self.schema.keyword_fields)
+        return self.product_with_source(sku)[0]
+
+    def product_with_source(self, sku: str) -> tuple[Hit, Mapping[str, Any]]:
+        """The product and its stored fields but the vectors and ingest's bookkeeping (its
+        predictions and corrections kept: where each attribute comes from), in one GET."""
+        source = self._get(sku, {"_source_excludes": list(PRODUCT_HIDDEN)})
+        return to_hit(sku, source, Explanation(), self.schema.keyword_fields), source
 
     def _stored_vector(self, sku: str) -> list[float]:
         """The vector of the product's main photo ("more like this")."""

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from support import (
     ATTRIBUTE_PRODUCTS,
     FASHION,
+    TEST_ENGINE,
     attribute_rows,
     mislabelled_shoe,
     trained_attributes_alias,
@@ -98,9 +99,24 @@ def test_accept_a_prediction_then_revert(api: TestClient, os_client, alias) -> N
     assert list_overrides(os_client, alias, sku=shoe["sku"]) == []
 
 
-def test_product_shows_each_attribute_with_its_source(api: TestClient) -> None:
+def test_product_shows_each_attribute_with_its_source(
+    api: TestClient,
+    os_client,
+    monkeypatch,  # noqa: ANN001
+) -> None:
     row = attribute_rows()[-1]  # its colour is blank in the catalog
+    calls: list[str] = []
+    send = os_client.transport.perform_request
+
+    def counting(method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(url)
+        return send(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(os_client.transport, "perform_request", counting)
     product = api.get(f"/v1/products/{row['sku']}").json()
+    if TEST_ENGINE == "opensearch":  # (the Elasticsearch client is not counted this way)
+        assert len(calls) == 1 and "/_doc/" in calls[0]  # the product and its sources: one GET
+    monkeypatch.undo()
     sources = product["attribute_sources"]
     assert sources["brand"] == {
         "value": product["attributes"]["brand"], "source": "catalog", "prediction": None,

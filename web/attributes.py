@@ -11,7 +11,7 @@ parses, calls attributes/ and renders; attribute errors become 4xx with their ow
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -28,7 +28,7 @@ from visearch.attributes.errors import (
 from visearch.attributes.overrides import revert_override, set_override
 from visearch.attributes.predict import FILL_THRESHOLD, REVIEW_THRESHOLD
 from visearch.attributes.service import coverage, modelled_attributes, review
-from visearch.attributes.sources import product_sources
+from visearch.attributes.sources import attribute_sources
 from visearch.web.errors import ApiError
 from visearch.web.schemas import (
     AttributeRevert,
@@ -128,12 +128,11 @@ def _correction_routes(app: FastAPI, service: SearchService, workers: Workers) -
         return await workers.cluster_work(lambda _: _call(service, work))
 
 
-def product_attribute_sources(service: SearchService, sku: str) -> dict[str, Any]:
-    """Every keyword attribute of product `sku` with its source (GET /v1/products/{sku})."""
-    searcher = service.searcher
-    fields = searcher.schema.keyword_fields
-    threshold = searcher.schema.fill_threshold
-    return _call(service, lambda c, a: product_sources(c, a, sku, fields, threshold))
+def product_attribute_sources(service: SearchService, source: Mapping[str, Any]) -> dict:
+    """Every keyword attribute of a product with its source (GET /v1/products/{sku}), from
+    the stored fields its lookup read."""
+    schema = service.searcher.schema
+    return attribute_sources(source, schema.keyword_fields, schema.fill_threshold)
 
 
 def _default(client: Any, alias: str) -> list[str]:

@@ -93,10 +93,11 @@ class SearchService:
         return result
 
     def product(self, sku: str) -> dict[str, Any]:
-        data = asdict(self.searcher.product(sku))
+        hit, source = self.searcher.product_with_source(sku)
+        data = asdict(hit)
         del data["explanation"]  # a lookup has no ranking to explain
         data["image_url"] = self.image_link(data.pop("image"))
-        data["attribute_sources"] = product_attribute_sources(self, sku)
+        data["attribute_sources"] = product_attribute_sources(self, source)
         return data
 
     def facets(self, filters: dict[str, list[str]], facets: list[str], **ranges: Any) -> dict:
