@@ -74,6 +74,9 @@ class SearchPlan:
     widened: bool = False
     """The knn asks for more candidates than N (a quantized index): the pool is cut to N in
     two steps (plugin/shards.py) even on one shard."""
+    exact_alone: bool = False
+    """The engine answers this plan exactly on any shard layout (Elasticsearch's top-level
+    knn: see plugin/shards.py), so a sharded index needs no pool step."""
 
     def msearch_body(self) -> list[dict[str, Any]]:
         """NDJSON lines for `_msearch`: an empty header (the index is in the URL) per body."""

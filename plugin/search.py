@@ -189,9 +189,9 @@ class Searcher:
         detected = self._detector.detect(self.client, schema, params, vector, image)
         schema = schema.serving(params.predicted)
         vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
-        plan = build_request(
-            params, schema, vector, vocabulary, reranking=self.reranker is not None
-        )
+        reranking = self.reranker is not None
+        plan = build_request(params, schema, vector, vocabulary, reranking=reranking)
+        plan = self._for_engine(plan)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
         result = search_result(plan, params, responses, schema, timings, self.reranker, detected)
@@ -225,8 +225,10 @@ class Searcher:
             vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
             vocabularies.append(vocabulary)
             plans.append(
-                build_request(
-                    params, schema, vector, vocabulary, reranking=self.reranker is not None
+                self._for_engine(
+                    build_request(
+                        params, schema, vector, vocabulary, reranking=self.reranker is not None
+                    )
                 )
             )
         sent = _timed(lambda: send_plans(plans, self._send_lines, self._layout))
@@ -290,6 +292,15 @@ class Searcher:
         except TransportError as error:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
         return response.get("_source") or {}
+
+    def _for_engine(self, plan: SearchPlan) -> SearchPlan:
+        """`plan` marked `exact_alone` where the engine needs no pool step on several shards:
+        a look search without words on Elasticsearch (its top-level knn, plugin/shards.py)."""
+        dialect = getattr(self.client, "dialect", None)
+        on_elasticsearch = dialect is not None and dialect.elasticsearch
+        if on_elasticsearch and plan.mode == "vector" and not plan.widened:
+            return replace(plan, exact_alone=True)
+        return plan
 
     def _send(self, plan: SearchPlan) -> tuple[list[Mapping[str, Any]], float]:
         """Each search's response and OpenSearch's `took`: one HTTP request, or on a sharded

@@ -23,6 +23,11 @@ always say so (on one shard OpenSearch skips the extra round). Facet `terms` get
 A `Searcher` does not know the layout of its alias until a response says how many shards
 answered (`_shards.total`); the first search that shows several is sent again this way, and
 every later one is sent this way at once (`ShardLayout`).
+
+A plan marked `exact_alone` needs no pool step: Elasticsearch's top-level `knn` (what a look
+search without words becomes there) keeps the global k before the query phase, so its hits,
+total and facets already see exactly the pool; it goes out in one request, with the facets'
+large `shard_size`.
 """
 
 from __future__ import annotations
@@ -134,15 +139,20 @@ def send_plans(
 
 def _send_exact(plans: Sequence[Any], send_lines: SendLines) -> tuple[list[list[Response]], float]:
     first: list[Body] = []
+    stepped: list[bool] = []  # per search: its pool is cut in two steps
     for plan in plans:
         pool = getattr(plan, "pool", 0)
-        bodies = [pool_body(b, pool) if is_pool(b) else exact_counts(b) for b in plan.searches]
+        alone = getattr(plan, "exact_alone", False)
+        steps = [is_pool(b) and not alone for b in plan.searches]
+        bodies = [pool_body(b, pool) if step else exact_counts(b)
+                  for b, step in zip(plan.searches, steps, strict=True)]  # fmt: skip
         first.extend(_lines(plan, bodies))
+        stepped.extend(steps)
     responses, took = send_lines(first)
     pools = {}
     second: list[Body] = []
     for i, body in enumerate(b for plan in plans for b in plan.searches):
-        if is_pool(body):
+        if stepped[i]:
             pools[i] = _scores(responses[i])
             second.extend(({}, over_pool_body(body, list(pools[i]))))
     if not pools:

@@ -255,6 +255,28 @@ def test_a_quantized_index_rescores_with_the_float_vectors(
     assert raw != pytest.approx(exact.explanation.vector_score, abs=1e-6)
 
 
+def test_a_look_search_on_three_shards_takes_two_steps_on_opensearch_only(
+    os_client, sharded_alias: str, search_rows: list[dict[str, str]], monkeypatch
+) -> None:  # noqa: ANN001
+    """OpenSearch needs the pool step on several shards; Elasticsearch's top-level knn keeps
+    the global k itself, so there a look search without words stays one request."""
+    searcher = Searcher(os_client, sharded_alias)
+    sku = search_rows[0]["sku"]
+    vector = _vectors(os_client, sharded_alias, [sku])[sku]
+    params = SearchParams(image=b"query", facets=("gender",), k=10)
+    searcher.search(params, vector=vector)  # learns the layout
+    sent: list[str] = []
+    for name in ("search", "msearch"):
+        call = getattr(os_client, name)
+        monkeypatch.setattr(
+            os_client, name, lambda *a, _n=name, _c=call, **k: sent.append(_n) or _c(*a, **k)
+        )
+    result = searcher.search(params, vector=vector)
+    monkeypatch.undo()
+    assert result.total == 200 and sum(v.count for v in result.facets["gender"]) == 200
+    assert len(sent) == (1 if TEST_ENGINE == "elasticsearch" else 2), sent
+
+
 def test_one_request_per_shard_would_count_more_than_the_pool(
     os_client, sharded_alias: str, search_rows: list[dict[str, str]]
 ) -> None:  # noqa: ANN001
