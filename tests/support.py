@@ -102,6 +102,20 @@ def copy_documents(client: Any, source: str, dest: str) -> int:
     return report.written
 
 
+def count_requests(client: Any, monkeypatch: Any) -> list[str]:
+    """The URL of every request `client` sends from now on (until `monkeypatch` undoes it),
+    through opensearch-py's transport (the Elasticsearch client is not counted this way)."""
+    calls: list[str] = []
+    send = client.transport.perform_request
+
+    def counting(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(url)
+        return send(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(client.transport, "perform_request", counting)
+    return calls
+
+
 def count(client: Any, alias: str) -> int:
     client.indices.refresh(index=alias)
     return client.count(index=alias)["count"]

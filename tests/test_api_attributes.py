@@ -12,6 +12,7 @@ from support import (
     FASHION,
     TEST_ENGINE,
     attribute_rows,
+    count_requests,
     mislabelled_shoe,
     trained_attributes_alias,
 )
@@ -105,14 +106,7 @@ def test_product_shows_each_attribute_with_its_source(
     monkeypatch,  # noqa: ANN001
 ) -> None:
     row = attribute_rows()[-1]  # its colour is blank in the catalog
-    calls: list[str] = []
-    send = os_client.transport.perform_request
-
-    def counting(method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(url)
-        return send(method, url, *args, **kwargs)
-
-    monkeypatch.setattr(os_client.transport, "perform_request", counting)
+    calls = count_requests(os_client, monkeypatch)
     product = api.get(f"/v1/products/{row['sku']}").json()
     if TEST_ENGINE == "opensearch":  # (the Elasticsearch client is not counted this way)
         assert len(calls) == 1 and "/_doc/" in calls[0]  # the product and its sources: one GET

@@ -94,8 +94,8 @@ def priceless_server(opensearch_url: str, os_client, encoder, tmp_path_factory) 
         os_client.indices.delete_index_template(name=template_name(alias), ignore=[404])
 
 
-@pytest.fixture(scope="module")
-def browser(server: str):  # noqa: ANN201
+def launch_chromium():  # noqa: ANN201
+    """Debian's headless Chromium under Playwright, for a module's tests; closed after."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -103,6 +103,11 @@ def browser(server: str):  # noqa: ANN201
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: str):  # noqa: ANN201
+    yield from launch_chromium()
 
 
 class Page:

@@ -10,13 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 from test_browser import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
     Page,
     _require_browser,
+    launch_chromium,
 )
 
 from support import FASHION, mislabelled_shoe, trained_attributes_alias
@@ -38,13 +36,7 @@ def health_server(opensearch_url: str, os_client, encoder, tmp_path_factory) -> 
 
 @pytest.fixture(scope="module")
 def chromium(health_server: str):  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 def _source(page, name: str) -> tuple[str, str, str]:  # noqa: ANN001

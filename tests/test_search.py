@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support import FASHION, SEARCH_SLICE
+from support import FASHION, SEARCH_SLICE, count_requests
 from visearch.plugin.errors import (
     EncoderMismatchError,
     IndexNotFoundError,
@@ -325,19 +325,12 @@ def test_index_from_another_encoder_is_refused(os_client, alias) -> None:  # noq
 
 
 def test_each_search_is_one_http_request(os_client, alias, encoder, monkeypatch) -> None:  # noqa: ANN001
-    calls: list[tuple[str, str]] = []
-    send = os_client.transport.perform_request
-
-    def counting(method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append((method, url))
-        return send(method, url, *args, **kwargs)
-
-    monkeypatch.setattr(os_client.transport, "perform_request", counting)
+    calls = count_requests(os_client, monkeypatch)
     fresh = Searcher(os_client, alias, encoder)
     fresh.search(SearchParams(keywords="shoe"))
     # The mapping and the attribute values (for words and filters) are read once, then cached.
     expected = [f"/{alias}/_mapping", f"/{alias}/_search", f"/{alias}/_search"]
-    assert [url for _, url in calls] == expected
+    assert calls == expected
     modes = {
         "vector": SearchParams(image=photo("10001"), facets=("brand",)),
         "hybrid": SearchParams(image=photo("10001"), keywords="shoe", filters={"gender": "Men"}),
@@ -349,7 +342,7 @@ def test_each_search_is_one_http_request(os_client, alias, encoder, monkeypatch)
         result = fresh.search(params)
         assert result.mode == mode
         endpoint = "_msearch" if mode == "hybrid" else "_search"
-        assert [url for _, url in calls] == [f"/{alias}/{endpoint}"], mode
+        assert calls == [f"/{alias}/{endpoint}"], mode
         assert result.timings.total_ms >= result.timings.opensearch_ms > 0
         json.dumps(result.as_dict())  # ready for the CLI and the HTTP service
     calls.clear()
@@ -373,14 +366,7 @@ def test_missing_alias(os_client) -> None:  # noqa: ANN001
 
 
 def test_open_searcher_reads_the_index_encoder_once(os_client, alias, encoder, monkeypatch) -> None:  # noqa: ANN001
-    calls: list[str] = []
-    send = os_client.transport.perform_request
-
-    def counting(method: str, url: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(url)
-        return send(method, url, *args, **kwargs)
-
-    monkeypatch.setattr(os_client.transport, "perform_request", counting)
+    calls = count_requests(os_client, monkeypatch)
     asked: list[str] = []
 
     def load(spec: str) -> object:

@@ -1,7 +1,7 @@
 // Result cards: photo, title, sku, brand, the attributes that matter, price, and why the
 // product is there ("look 0.87" for a photo, "matches: red, boots" for words).
 
-import { button, el, money } from "./dom.js";
+import { button, el, money, productImage } from "./dom.js";
 
 const words = (text) => String(text || "").toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
 // A plural "s" may be dropped on either side: "boots" matches "Boot", "boot" matches "Boots".
@@ -49,11 +49,7 @@ export function card(hit, query, actions) {
   }
   const thumb = el("div", "thumb");
   if (hit.image_url) {
-    const img = el("img");
-    img.src = hit.image_url;
-    img.alt = hit.title || hit.sku;
-    img.loading = "lazy";
-    thumb.append(img);
+    thumb.append(productImage(hit.image_url, hit));
   } else {
     thumb.append(el("span", "meta", "no image"));
   }

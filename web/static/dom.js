@@ -16,6 +16,15 @@ export function button(text, className, onClick) {
   return node;
 }
 
+// A product photo that loads when it scrolls near (alt: the product's title, else its sku).
+export function productImage(url, product) {
+  const img = el("img");
+  img.src = url;
+  img.alt = product.title || product.sku;
+  img.loading = "lazy";
+  return img;
+}
+
 // "article_type" -> "article type"
 export const fieldLabel = (field) => field.replace(/_/g, " ");
 

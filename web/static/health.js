@@ -3,7 +3,7 @@
 // photo says) or a typed value. Corrections go to POST /v1/attributes/set and are in search
 // at once; the product panel shows each attribute's source and reverts a correction.
 
-import { $, apiJson, button, el, fieldLabel } from "./dom.js";
+import { $, apiJson, button, el, fieldLabel, productImage } from "./dom.js";
 
 let openPanel = null;
 let loads = 0; // only the latest answer is rendered
@@ -101,13 +101,7 @@ function mislabel(row) {
   const thumb = el("button", "thumb");
   thumb.type = "button";
   thumb.setAttribute("aria-label", `Open ${row.title || row.sku}`);
-  if (row.image_url) {
-    const img = el("img");
-    img.src = row.image_url;
-    img.alt = row.title || row.sku;
-    img.loading = "lazy";
-    thumb.append(img);
-  }
+  if (row.image_url) thumb.append(productImage(row.image_url, row));
   thumb.addEventListener("click", open);
   const body = el("div", "body");
   const title = button(row.title || row.sku, "title", open);
