@@ -78,12 +78,12 @@ def is_pool(body: Body) -> bool:
     return "knn" in query or "knn" in (query.get("nested") or {}).get("query", {})
 
 
-def pool_body(body: Body, n: int = 0) -> Body:
+def pool_body(body: Body, n: int) -> Body:
     """Step 1: the global N best of the kNN query, by score then sku; only the sku is read.
-    N is the plan's pool (else the knn's k): a body that asks for one page only has a smaller
-    size, and a quantized index's knn a larger k."""
+    N is the plan's pool: a body that asks for one page only has a smaller size, and a
+    quantized index's knn a larger k."""
     out: Body = {
-        "size": n or _knn_k(body["query"]),
+        "size": n,
         "query": body["query"],
         "sort": SCORE_THEN_SKU,
         "track_scores": True,
@@ -93,12 +93,6 @@ def pool_body(body: Body, n: int = 0) -> Body:
     if "min_score" in body:
         out["min_score"] = body["min_score"]
     return out
-
-
-def _knn_k(query: Body) -> int:
-    """The k of the (nested) knn clause of a pool query."""
-    knn = query.get("knn") or (query.get("nested") or {}).get("query", {}).get("knn") or {}
-    return max((int(spec.get("k", 0)) for spec in knn.values()), default=0)
 
 
 def over_pool_body(body: Body, skus: Sequence[str]) -> Body:
@@ -129,7 +123,7 @@ def send_plans(
     """Each plan's responses, in as few `_msearch` requests as the layout allows: one when
     the alias has one shard; on a sharded one, two (the pools, then everything over them),
     after a first request that showed the layout, if it was not known yet."""
-    if not layout.sharded and not any(getattr(plan, "widened", False) for plan in plans):
+    if not layout.sharded and not any(plan.widened for plan in plans):
         lines = [line for plan in plans for line in _lines(plan, plan.searches)]
         responses, took = send_lines(lines)
         if not (layout.learn(responses) and any(_needs_exact(plan) for plan in plans)):
@@ -141,10 +135,8 @@ def _send_exact(plans: Sequence[Any], send_lines: SendLines) -> tuple[list[list[
     first: list[Body] = []
     stepped: list[bool] = []  # per search: its pool is cut in two steps
     for plan in plans:
-        pool = getattr(plan, "pool", 0)
-        alone = getattr(plan, "exact_alone", False)
-        steps = [is_pool(b) and not alone for b in plan.searches]
-        bodies = [pool_body(b, pool) if step else exact_counts(b)
+        steps = [is_pool(b) and not plan.exact_alone for b in plan.searches]
+        bodies = [pool_body(b, plan.pool) if step else exact_counts(b)
                   for b, step in zip(plan.searches, steps, strict=True)]  # fmt: skip
         first.extend(_lines(plan, bodies))
         stepped.extend(steps)

@@ -19,6 +19,7 @@ import pytest
 
 from support import TEST_ENGINE, copy_documents, drop_indices
 from visearch.plugin.params import Boosts, SearchParams
+from visearch.plugin.request import SearchPlan
 from visearch.plugin.search import Searcher
 from visearch.plugin.shards import (
     ShardLayout,
@@ -304,11 +305,6 @@ def test_one_request_per_shard_would_count_more_than_the_pool(
 # --------------------------------------------------------------------------- the steps, no I/O
 
 
-class _Plan:
-    def __init__(self, mode: str, *searches: dict[str, Any]) -> None:
-        self.mode, self.searches = mode, searches
-
-
 def _hit(sku: str, score: float) -> dict[str, Any]:
     return {"_score": score, "fields": {"sku": [sku]}}
 
@@ -323,7 +319,7 @@ VECTOR_BODY = {"size": 2, "query": KNN, "min_score": 0.6, "aggs": {"facet:brand"
 
 
 def test_the_pool_step_and_the_step_over_it() -> None:
-    first = pool_body(VECTOR_BODY)
+    first = pool_body(VECTOR_BODY, 2)
     assert first["query"] == KNN and first["min_score"] == 0.6 and "aggs" not in first
     assert first["sort"][1] == {"sku": {"order": "asc"}} and first["docvalue_fields"] == ["sku"]
     second = over_pool_body(VECTOR_BODY, ["a", "b"])
@@ -351,7 +347,10 @@ def test_the_layout_decides_how_many_requests() -> None:
 
         return send_lines
 
-    plans = [_Plan("vector", VECTOR_BODY), _Plan("keywords", {"size": 5, "query": {}})]
+    plans = [
+        SearchPlan("vector", (VECTOR_BODY,), pool=2),
+        SearchPlan("keywords", ({"size": 5, "query": {}},)),
+    ]
     layout = ShardLayout()
     send_plans(plans, send(1), layout)
     assert len(sent) == 1 and layout.shards == 1
