@@ -30,9 +30,10 @@ MAX_K = 10_000
 """The largest k OpenSearch's knn query takes."""
 QUANTIZED_WIDEN = 5
 """On a scalar-quantized index (`encoder: sq`) the graph search ranks by the 7-bit vectors:
-on 50,000 synthetic 512-d products its recall@10 is 0.58 with k 200. Rescoring the candidates
-with the float vectors (`rescore`) gives 0.945 at k 200 and 0.987 at k 1,000 (5x), so a
-quantized index's knn asks for k * 5 candidates, rescored; the pool is then cut to k."""
+on 50,000 synthetic 512-d products its recall@10 was 0.58 with k 200 (one ad-hoc run of raw
+knn queries). Rescoring the candidates with the float vectors (`rescore`) gave 0.945 at k 200
+and 0.987 at k 1,000 (5x), so a quantized index's knn asks for k * 5 candidates, rescored;
+the pool is then cut to k (README, "Scalar quantization", for bench/scale.py's figures)."""
 
 
 def knn_clause(
