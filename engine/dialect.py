@@ -9,7 +9,8 @@ are one code path for both engines:
 - `knn_vector` (`method`: hnsw, lucene, `space_type`) -> `dense_vector` (`similarity`,
   `index_options`); `index.knn` goes (vectors are core in Elasticsearch).
 - a query that is only `nested{knn{field: {vector, k, filter}}}` -> the top-level `knn`
-  (`field`, `query_vector`, `k`, `num_candidates`, `filter`, `inner_hits`: the best photo).
+  (`field`, `query_vector`, `k`, `num_candidates` from `ef_search`, `filter`, `inner_hits`:
+  the best photo).
 - a knn clause inside another query -> Elasticsearch's `knn` query.
 Both score cosine as (1 + cos) / 2, so scores, `min_score` and the similarity in an
 explanation mean the same. A cluster without the analysis-common module (the Maven Central
@@ -31,8 +32,6 @@ ELASTICSEARCH = "elasticsearch"
 NODES_INFO_FILTER = "nodes.*.version,nodes.*.build_flavor,nodes.*.modules.name"
 """`GET /_nodes/_local?filter_path=...` answers on both engines (the Maven Central
 Elasticsearch node has no `GET /`); only Elasticsearch reports a `build_flavor`."""
-NUM_CANDIDATES_FACTOR = 2  # candidates per shard for k results: recall at small cost
-MAX_NUM_CANDIDATES = 10_000
 # OpenSearch space_type <-> Elasticsearch similarity
 SIMILARITIES = {"cosinesimil": "cosine", "l2": "l2_norm", "innerproduct": "max_inner_product"}
 SPACE_TYPES = {value: key for key, value in SIMILARITIES.items()} | {"dot_product": "innerproduct"}
@@ -93,10 +92,6 @@ def search_body(body: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
     return out
 
 
-def _num_candidates(k: int) -> int:
-    return max(k, min(MAX_NUM_CANDIDATES, NUM_CANDIDATES_FACTOR * k))
-
-
 def _knn_parts(clause: Any) -> tuple[str, dict[str, Any]] | None:
     """(field, {vector, k, filter?}) of an OpenSearch `{"knn": {field: {...}}}` clause."""
     if not isinstance(clause, Mapping) or set(clause) != {"knn"}:
@@ -112,8 +107,9 @@ def _knn_parts(clause: Any) -> tuple[str, dict[str, Any]] | None:
 
 def _es_knn(field: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     k = int(spec["k"])
+    explored = (spec.get("method_parameters") or {}).get("ef_search", k)
     knn = {"field": field, "query_vector": spec["vector"], "k": k,
-           "num_candidates": _num_candidates(k)}  # fmt: skip
+           "num_candidates": max(k, int(explored))}  # fmt: skip
     if "filter" in spec:
         knn["filter"] = spec["filter"]
     if "boost" in spec:

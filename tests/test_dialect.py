@@ -73,12 +73,17 @@ def test_min_score_becomes_the_knn_similarity_so_facets_honour_it() -> None:
 
 
 def test_a_knn_clause_inside_another_query_becomes_the_knn_query() -> None:
-    clause = {"knn": {"photos.vector": {"vector": VECTOR, "k": 10, "filter": {"term": {"a": 1}}}}}
-    body = {"query": {"bool": {"should": [{"nested": {"path": "photos", "query": clause}}]}}}
+    spec = {"vector": VECTOR, "k": 10, "method_parameters": {"ef_search": 25},
+            "filter": {"term": {"a": 1}}}  # fmt: skip
+    nested = {"nested": {"path": "photos", "query": {"knn": {"photos.vector": spec}}}}
+    body = {"query": {"bool": {"should": [nested]}}}
     sent = search_body(body, BARE)
     inner = sent["query"]["bool"]["should"][0]["nested"]["query"]["knn"]
     assert inner == {"field": "photos.vector", "query_vector": VECTOR, "k": 10,
-                     "num_candidates": 20, "filter": {"term": {"a": 1}}}  # fmt: skip
+                     "num_candidates": 25, "filter": {"term": {"a": 1}}}  # fmt: skip
+    # A clause that names no ef_search explores k candidates, as OpenSearch would.
+    bare = {"knn": {"photos.vector": {"vector": VECTOR, "k": 10}}}
+    assert search_body({"query": bare}, BARE)["query"]["knn"]["num_candidates"] == 10
 
 
 def test_opensearch_bodies_are_sent_as_built() -> None:

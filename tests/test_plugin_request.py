@@ -17,7 +17,7 @@ from visearch.plugin.errors import (
     UnsupportedQueryError,
 )
 from visearch.plugin.keyword import Vocabulary
-from visearch.plugin.knn import overall_look_field
+from visearch.plugin.knn import MAX_K, candidates, overall_look_field
 from visearch.plugin.params import Boosts, SearchParams
 from visearch.plugin.query_vector import check_encoder, embed_query
 from visearch.plugin.request import SCORE_THEN_SKU, build_request, hit_fields
@@ -86,12 +86,14 @@ def test_schema_from_real_template() -> None:
 
 
 def nested_knn(body: dict) -> dict:
-    """Photos are nested: products are scored by their best photo."""
+    """Photos are nested: products are scored by their best photo. Each shard's graph search
+    explores twice the k it returns."""
+    explored = {"method_parameters": {"ef_search": 2 * body["k"]}}
     return {
         "nested": {
             "path": "photos",
             "score_mode": "max",
-            "query": {"knn": {"photos.vector": body}},
+            "query": {"knn": {"photos.vector": {**body, **explored}}},
         }
     }
 
@@ -153,6 +155,18 @@ def test_knn_carries_hard_filters_inside() -> None:
         **hit_fields(schema()),
         "script_fields": overall_look_field(VECTOR),  # each hit's overall look
     }
+
+
+def test_each_shard_explores_more_candidates_than_it_returns() -> None:
+    """HNSW's ef_search: twice the k, at most MAX_K; none on a quantized index, whose k is
+    already widened and rescored."""
+    assert candidates(200) == 400 and candidates(10) == 20
+    assert candidates(6000) == MAX_K and candidates(MAX_K) == MAX_K
+    (search,) = body(SearchParams(image="x.jpg", candidates=300))
+    assert knn_body(search["query"])["method_parameters"] == {"ef_search": 600}
+    quantized = replace(schema(), quantized=True)
+    (search,) = build_request(SearchParams(image="x.jpg"), quantized, VECTOR).searches
+    assert "method_parameters" not in knn_body(search["query"])
 
 
 def test_knn_without_filters_has_no_filter_key() -> None:
