@@ -13,7 +13,8 @@ sent in two steps, each one `_msearch` for the whole plan:
 2. **over the pool**: the original body (selections as `post_filter`, facet aggregations,
    hit fields) with its query replaced by `terms: {sku: <the pool>}`: hits, total and counts
    over exactly the pool. Each hit gets its kNN score from step 1 back, so what the rest of
-   the plugin sees is shaped like the one-request answer.
+   the plugin sees is shaped like the one-request answer. A plan that fetches only its pages
+   (`page_only`) gets them sorted by their place in the pool, the rest of the pool unread.
 
 Keyword scores (BM25, `term` idf) use per-shard term statistics unless the search runs
 `dfs_query_then_fetch`, which first gathers the statistics of every shard; keyword searches
@@ -95,13 +96,26 @@ def pool_body(body: Body, n: int) -> Body:
     return out
 
 
-def over_pool_body(body: Body, skus: Sequence[str]) -> Body:
-    """Step 2: `body` over exactly the pool `skus` (its selections, facets, hit fields)."""
-    out = exact_counts({k: v for k, v in body.items() if k not in ("query", "min_score")})
+def over_pool_body(body: Body, skus: Sequence[str], page_only: bool = False) -> Body:
+    """Step 2: `body` over exactly the pool `skus` (its selections, facets, hit fields).
+    Every pool product comes back, unless `page_only`: then only the body's pages, in pool
+    order (step 1's), so a look search fetches 10 products rather than all N."""
+    dropped = ("query", "min_score", "sort", "track_scores")
+    out = exact_counts({k: v for k, v in body.items() if k not in dropped})
     out["query"] = {"bool": {"filter": [{"terms": {"sku": list(skus)}}]}}
-    out["size"] = len(skus)
     out["track_total_hits"] = True
+    if page_only:
+        out["sort"] = [pool_order(skus)]
+    else:
+        out["size"] = len(skus)
     return out
+
+
+def pool_order(skus: Sequence[str]) -> Body:
+    """A sort by each product's place in the pool (the terms filter scores them all alike)."""
+    rank = {sku: at for at, sku in enumerate(skus)}
+    script = {"source": "params.rank[doc['sku'].value]", "params": {"rank": rank}}
+    return {"_script": {"type": "number", "order": "asc", "script": script}}
 
 
 def exact_counts(body: Body) -> Body:
@@ -143,10 +157,11 @@ def _send_exact(plans: Sequence[Any], send_lines: SendLines) -> tuple[list[list[
     responses, took = send_lines(first)
     pools = {}
     second: list[Body] = []
-    for i, body in enumerate(b for plan in plans for b in plan.searches):
+    searches = [(plan, body) for plan in plans for body in plan.searches]
+    for i, (plan, body) in enumerate(searches):
         if stepped[i]:
             pools[i] = _scores(responses[i])
-            second.extend(({}, over_pool_body(body, list(pools[i]))))
+            second.extend(({}, over_pool_body(body, list(pools[i]), plan.page_only)))
     if not pools:
         return _split(plans, responses), took
     over, took_over = send_lines(second)
