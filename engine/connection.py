@@ -38,6 +38,11 @@ TRANSIENT_SHARD_FAILURES = frozenset(
 succeeds a moment later on the shard's other copy. A query the cluster refuses (a parse or
 mapping error) is none of these and is never sent again."""
 SHARD_RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+POOL_SIZE = 64
+"""Connections kept open to each node: at least as many as the threads that may call it at
+once (serve's 16 image and 16 cluster workers and its monitor). urllib3's default keeps one,
+so under concurrent searches every other request opened a new connection, closed it after
+one answer and logged "Connection pool is full" (CPU on both sides, per request)."""
 
 
 class ShardRetryTransport(Transport):
@@ -207,6 +212,7 @@ def make_client(
             retry_on_status=RETRY_ON_STATUS,
             retry_on_timeout=False,
             serializer=FastJSONSerializer(),
+            pool_maxsize=POOL_SIZE,
             # No gzip: opensearch-py compresses at level 9, which cost more CPU than embedding
             # left over (0.6 s per 200-product bulk chunk) to save bandwidth a LAN does not need.
             http_compress=False,

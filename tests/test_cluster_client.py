@@ -82,3 +82,23 @@ def test_a_one_node_client_repeats_nothing(cluster: tuple) -> None:
     answers.append(partial)
     assert make_client("http://127.0.0.1:9200").search(index="p", body={}) == partial
     assert len(sent) == 1
+
+
+def test_concurrent_searches_keep_their_connections(
+    opensearch_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Eight threads calling at once (the service's workers under load) reuse their
+    connections: no new connection per request, no "Connection pool is full" in the log."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from support import TEST_ENGINE
+    from visearch.commands.options import env_credentials
+
+    if TEST_ENGINE != "opensearch":
+        pytest.skip("the OpenSearch client's pool (Elasticsearch's client keeps its own)")
+    client = make_client(opensearch_url, **env_credentials())
+    with ThreadPoolExecutor(8) as threads, caplog.at_level("WARNING", "urllib3"):
+        list(threads.map(lambda _: client.cluster.health(), range(200)))
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    (node,) = client.transport.connection_pool.connections
+    assert node.pool.num_connections <= 8
