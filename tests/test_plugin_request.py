@@ -133,8 +133,7 @@ def test_knn_carries_hard_filters_inside() -> None:
     (search,) = body(params)
     assert search == {
         "size": 10,  # the page: nothing reorders the pool of 200 (the knn's k)
-        "sort": SCORE_THEN_SKU,
-        "track_scores": True,
+        "sort": SCORE_THEN_SKU,  # scores come with a sort that starts with them
         "query": nested_knn(
             {
                 "vector": VECTOR,
