@@ -17,6 +17,7 @@ from PIL import Image
 from visearch.attributes.colour import colour_features
 from visearch.attributes.features import photo_row
 from visearch.attributes.model import AttributeModel
+from visearch.attributes.predict import photo_probabilities
 
 
 def detect_attributes(
@@ -27,13 +28,13 @@ def detect_attributes(
     """attribute -> {value, confidence} for every model that fits the vector's size, sorted
     by attribute."""
     colour = None if image is None else colour_features(image)
-    row = photo_row(vector, colour)
+    row = photo_row(vector, colour)[None, :]
+    # trained on another vector size: stale until trained again
+    fitting = {name: model for name, model in models.items() if model.dim == row.shape[1]}
     found = {}
-    for name in sorted(models):
+    for name, photos in sorted(photo_probabilities(fitting, row).items()):
         model = models[name]
-        if model.mean.shape[0] != row.shape[0]:
-            continue  # trained on another vector size: stale until trained again
-        probs = model.probabilities(row)[0]
+        probs = photos[0]
         best = int(probs.argmax())
         found[name] = {"value": model.classes[best], "confidence": round(float(probs[best]), 4)}
     return found

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-FORMAT = 2  # bumped when the stored layout changes (2: optional hidden layer)
-READABLE_FORMATS = (1, 2)  # 1: linear models stored before the hidden layer existed
+from visearch.attributes.neighbours import Memory, Neighbours
+
+FORMAT = 3  # bumped when the stored layout changes (2: hidden layer; 3: clip, neighbours)
+READABLE_FORMATS = (1, 2, 3)  # 1: linear models stored before the hidden layer existed
+# Standardised features are clipped to +-CLIP: a colour feature that is nearly constant in
+# training (scale ~0.001) gave |z| up to 270 on a few photos, logits in the thousands, and
+# temperatures fitted to those few (article type's swung from 2.0 to 3.6 between splits,
+# leaving 7% instead of 66% of the products above the fill threshold).
+CLIP = 6.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class AttributeModel:
     meta: dict[str, Any] = field(default_factory=dict)  # encoder, trained_at, counts, ...
     hidden_weight: np.ndarray | None = None  # (d, h): the hidden ReLU layer, when there is one
     hidden_bias: np.ndarray | None = None  # (h,)
+    clip: float | None = None  # |standardised feature| at most this (None: format 1-2 models)
+    neighbours: Neighbours | None = None  # a nearest-neighbour vote blended into the scores
 
     @cached_property
     def id(self) -> str:
@@ -44,6 +54,10 @@ class AttributeModel:
             digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
         digest.update("\x1f".join(self.classes).encode())
         digest.update(repr(round(self.temperature, 6)).encode())
+        if self.clip is not None:
+            digest.update(f"clip:{self.clip!r}".encode())
+        if self.neighbours is not None:
+            digest.update(self.neighbours.digest())
         return f"{self.attribute}-{digest.hexdigest()[:12]}"
 
     @property
@@ -68,13 +82,41 @@ class AttributeModel:
     def logits(self, features: np.ndarray) -> np.ndarray:
         filled = np.where(np.isnan(features), self.mean, features)  # unknown: the mean
         z = (filled - self.mean) / self.scale
+        if self.clip is not None:
+            z = np.clip(z, -self.clip, self.clip)
         if self.hidden_weight is not None and self.hidden_bias is not None:
             z = np.maximum(z @ self.hidden_weight + self.hidden_bias, 0.0)
         return z @ self.weight + self.bias
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def scores(
+        self,
+        features: np.ndarray,
+        exclude: np.ndarray | None = None,
+        nearest: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(n, k) untempered scores: the logits, plus the weighted log-probabilities of the
+        neighbours' vote when the model has one. `exclude`: each row's sku key (its own
+        product's photos never vote); `nearest`: neighbours already found in the memory."""
+        logits = self.logits(features)
+        if self.neighbours is None:
+            return logits
+        k = len(self.classes)
+        if nearest is None:
+            vectors = features[:, : self.neighbours.memory.centre.shape[0]]
+            votes = self.neighbours.log_votes(k, vectors, exclude)
+        else:
+            votes = self.neighbours.log_votes_of(k, *nearest)
+        return log_softmax(logits) + self.neighbours.weight * votes
+
+    def probabilities(
+        self,
+        features: np.ndarray,
+        exclude: np.ndarray | None = None,
+        nearest: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """(n, k) calibrated class probabilities of n feature rows."""
-        return softmax(self.logits(np.atleast_2d(features)) / self.temperature)
+        rows = np.atleast_2d(features)
+        return softmax(self.scores(rows, exclude, nearest) / self.temperature)
 
     def as_document(self) -> dict[str, Any]:
         hidden = 0 if self.hidden_weight is None else int(self.hidden_weight.shape[1])
@@ -87,12 +129,17 @@ class AttributeModel:
             "temperature": self.temperature,
             "dim": self.dim,
             "hidden": hidden,
+            "clip": self.clip,
+            "neighbours": None if self.neighbours is None else self.neighbours.as_field(),
             "arrays": {name: _pack(getattr(self, name)) for name in names},
             "meta": self.meta,
         }
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> AttributeModel:
+    def from_document(
+        cls, doc: dict[str, Any], memories: Mapping[str, Memory] | None = None
+    ) -> AttributeModel:
+        """The stored model; `memories` (memory id -> Memory) holds its vote's memory."""
         if doc.get("format") not in READABLE_FORMATS:
             raise ValueError(f"attribute model format {doc.get('format')} is not {FORMAT}")
         dim, k, hidden = int(doc["dim"]), len(doc["classes"]), int(doc.get("hidden") or 0)
@@ -106,12 +153,21 @@ class AttributeModel:
         }
         names = _ARRAYS + (_HIDDEN_ARRAYS if hidden else ())
         arrays = {name: _unpack(doc["arrays"][name], shapes[name]) for name in names}
+        vote = doc.get("neighbours")
+        if vote is not None:
+            memory = (memories or {}).get(vote["memory_id"])
+            if memory is None:
+                raise ValueError(f"attribute model {doc.get('model_id')}: its memory is missing")
+            vote = Neighbours.from_field(vote, memory)
+        clip = doc.get("clip")
         model = cls(
             doc["attribute"],
             tuple(doc["classes"]),
             **arrays,
             temperature=float(doc["temperature"]),
             meta=dict(doc.get("meta") or {}),
+            clip=None if clip is None else float(clip),
+            neighbours=vote,
         )
         if model.id != doc.get("model_id"):
             raise ValueError(f"attribute model {doc.get('model_id')}: arrays do not match its id")
@@ -130,6 +186,11 @@ def _unpack(text: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(shape).astype(np.float32)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -144,6 +205,7 @@ class FeatureSpace:
     mean: np.ndarray
     scale: np.ndarray
     basis: np.ndarray | None  # (d, r): train on x @ basis, fold the weight back with basis @ w
+    clip: float | None = CLIP
 
     @classmethod
     def fit(
@@ -170,7 +232,8 @@ class FeatureSpace:
 
     def standardise(self, features: np.ndarray) -> np.ndarray:
         x = np.where(np.isnan(features), self.mean, features)
-        return ((x - self.mean) / self.scale).astype(np.float32)
+        z = ((x - self.mean) / self.scale).astype(np.float32)
+        return z if self.clip is None else np.clip(z, -self.clip, self.clip)
 
     def project(self, features: np.ndarray) -> np.ndarray:
         z = self.standardise(features)

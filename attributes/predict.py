@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from visearch.attributes.model import AttributeModel
+from visearch.attributes.neighbours import sku_key
 
 # A prediction fills a missing value (filters, facets) at or above this confidence; chosen
 # from bench/attributes.py (README, Attributes from photos).
@@ -41,13 +42,20 @@ class Prediction:
 
 
 def product_probabilities(
-    model: AttributeModel, rows: np.ndarray, owner: np.ndarray, products: np.ndarray
+    model: AttributeModel,
+    rows: np.ndarray,
+    owner: np.ndarray,
+    products: np.ndarray,
+    keys: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(len(products), classes): the mean of each chosen product's photo probabilities."""
+    """(len(products), classes): the mean of each chosen product's photo probabilities.
+    `keys`: every product's sku key (attributes/neighbours.py), so that a product in the
+    model's neighbour memory is not voted for by its own photos."""
     position = np.full(int(owner.max(initial=-1)) + 1, -1)
     position[products] = np.arange(len(products))
     chosen = position[owner] >= 0
-    probs = model.probabilities(rows[chosen]) if chosen.any() else np.zeros((0, 1))
+    exclude = None if keys is None else keys[owner[chosen]]
+    probs = model.probabilities(rows[chosen], exclude) if chosen.any() else np.zeros((0, 1))
     total = np.zeros((len(products), len(model.classes)))
     np.add.at(total, position[owner[chosen]], probs)
     counts = np.bincount(position[owner[chosen]], minlength=len(products))
@@ -71,14 +79,38 @@ def predictions(
     return found
 
 
+def photo_probabilities(
+    models: Mapping[str, AttributeModel], rows: np.ndarray, sku: str | None = None
+) -> dict[str, np.ndarray]:
+    """attribute -> (photos, classes) probabilities of one product's (or photo's) rows. The
+    models of one training run share a neighbour memory: it is searched once, not per model;
+    `sku`: the product's, whose own photos in the memory do not vote."""
+    exclude = None if sku is None else np.full(len(rows), sku_key(sku), dtype=np.uint32)
+    found: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    probs = {}
+    for name, model in models.items():
+        nearest = None
+        if model.neighbours is not None:
+            memory, k = model.neighbours.memory, model.neighbours.k
+            if (memory.id, k) not in found:
+                vectors = rows[:, : memory.centre.shape[0]]
+                found[memory.id, k] = memory.nearest(vectors, exclude, k)
+            nearest = found[memory.id, k]
+        probs[name] = model.probabilities(rows, nearest=nearest)
+    return probs
+
+
 def predict_document(
-    models: Mapping[str, AttributeModel], rows: np.ndarray, values: Mapping[str, Any]
+    models: Mapping[str, AttributeModel],
+    rows: np.ndarray,
+    values: Mapping[str, Any],
+    sku: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The `predicted` field of one product from its photo rows and its attribute values."""
-    owner = np.zeros(len(rows), dtype=np.int64)
     field = {}
-    for name, model in models.items():
-        probs = product_probabilities(model, rows, owner, np.array([0]))
+    for name, photos in photo_probabilities(models, rows, sku).items():
+        model = models[name]
+        probs = photos.mean(axis=0, keepdims=True)
         raw = values.get(name)
         catalog = str(raw) if isinstance(raw, str) and raw.strip() else None
         field[name] = predictions(model, probs, [catalog])[0].as_field()

@@ -10,6 +10,7 @@ from opensearchpy import NotFoundError, helpers
 
 from visearch.attributes.dataset import Products, check_attributes, load_products
 from visearch.attributes.model import AttributeModel
+from visearch.attributes.neighbours import sku_key
 from visearch.attributes.predict import (
     FILL_THRESHOLD,
     REVIEW_THRESHOLD,
@@ -31,7 +32,7 @@ def index_encoder(client: Any, alias: str) -> str | None:
 
 def modelled_attributes(client: Any, alias: str) -> list[str]:
     """The attributes the alias has models of (what the catalog-health view shows)."""
-    body = {"size": 1000, "_source": ["attribute"], "query": {"match_all": {}}}
+    body = {"size": 1000, "_source": ["attribute"], "query": {"exists": {"field": "attribute"}}}
     try:
         hits = client.search(index=models_index(alias), body=body)["hits"]["hits"]
     except NotFoundError:
@@ -111,9 +112,10 @@ def write_predictions(
 ) -> int:
     """Store every product's predictions beside its values (partial updates); how many."""
     everything = np.arange(len(products.skus))
+    keys = np.array([sku_key(sku) for sku in products.skus], dtype=np.uint32)
     fields: list[dict[str, Any]] = [{} for _ in everything]
     for name, model in models.items():
-        probs = product_probabilities(model, products.rows, products.owner, everything)
+        probs = product_probabilities(model, products.rows, products.owner, everything, keys)
         for i, found in enumerate(predictions(model, probs, products.values[name])):
             fields[i][name] = found.as_field()
     actions = (

@@ -55,13 +55,14 @@ class AttributeStage:
                 product.attributes.get(o.attribute) == o.value]  # fmt: skip
         return {OVERRIDES: [o.as_field() for o in held]}
 
-    def predicted(self, photos: Sequence[Mapping[str, Any]], values: Mapping[str, Any]
-                  ) -> dict[str, Any]:  # fmt: skip
-        """The `predicted` field of a document from its stored photos; {} without models."""
+    def predicted(self, photos: Sequence[Mapping[str, Any]], values: Mapping[str, Any],
+                  sku: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The `predicted` field of a document from its stored photos; {} without models.
+        `sku`: the product's, so that its own photos in a neighbour memory do not vote."""
         photos = [p for p in photos if p.get(PHOTO_VECTOR) is not None]
         if not self.models or not photos:
             return {}
         rows = product_rows(photos)
         if rows.shape[1] != next(iter(self.models.values())).mean.shape[0]:
             return {}  # another vector size: the models are stale until trained again
-        return {PREDICTED: predict_document(self.models, np.asarray(rows), values)}
+        return {PREDICTED: predict_document(self.models, np.asarray(rows), values, sku)}

@@ -168,7 +168,9 @@ class Applier:
             return source
         product = self._product(prepared)
         source.update(self._attributes.fields(product))
-        source.update(self._attributes.predicted(source[PHOTOS_FIELD], product.attributes))
+        source.update(
+            self._attributes.predicted(source[PHOTOS_FIELD], product.attributes, product.sku)
+        )
         source[DOC_HASH] = doc_hash(document_fields(_product(prepared)))
         return source
 
