@@ -137,10 +137,17 @@ class SearchResult:
         return plain(self)
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """What `dataclasses.asdict` makes of `value` (dataclasses to dicts, containers copied),
-    at a fraction of its cost: it deep-copies every leaf, and a result holds thousands."""
-    fields = getattr(type(value), "__dataclass_fields__", None)
+    at a fraction of its cost: it deep-copies every leaf, and a result holds thousands.
+    Most of a result's values are plain leaves, so they are let through first."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    fields = getattr(kind, "__dataclass_fields__", None)
     if fields is not None:
         return {name: plain(getattr(value, name)) for name in fields}
     if isinstance(value, dict):
@@ -148,8 +155,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         items = [plain(item) for item in value]
         if hasattr(value, "_fields"):  # a named tuple
-            return type(value)(*items)
-        return type(value)(items)
+            return kind(*items)
+        return kind(items)
     return value
 
 
