@@ -72,7 +72,24 @@ class Memory:
 
     @cached_property
     def _points(self) -> np.ndarray:
+        """(n, r) the photos' unit projections."""
         return _unit(self.codes.astype(np.float32) * self.step)
+
+    def _similarities(self, query: np.ndarray) -> np.ndarray:
+        """(m, n) cosine similarities of m projected unit queries to the memory's photos. A
+        few queries (ingest, a shopper's photo) without BLAS: its threads turned a (1, 128) x
+        (128, 7400) product into 2-6 ms on a busy 2-core machine, einsum's loop takes 0.3."""
+        if len(query) > 8:
+            return query @ self._points.T
+        return np.einsum("nr,mr->mn", self._points, query)
+
+    @cached_property
+    def _photos_of(self) -> dict[int, list[int]]:
+        """sku key -> the indices of its product's photos."""
+        photos: dict[int, list[int]] = {}
+        for index, key in enumerate(self.keys.tolist()):
+            photos.setdefault(key, []).append(index)
+        return photos
 
     def nearest(
         self, vectors: np.ndarray, exclude: np.ndarray | None = None, k: int = K
@@ -84,10 +101,10 @@ class Memory:
         for start in range(0, len(vectors), BLOCK):
             block = vectors[start : start + BLOCK]
             query = _unit((np.asarray(block, dtype=np.float32) - self.centre) @ self.basis)
-            scores = query @ self._points.T
+            scores = self._similarities(query)
             if exclude is not None:
-                own = self.keys[None, :] == exclude[start : start + BLOCK, None]
-                scores[own] = -np.inf
+                for row, key in enumerate(exclude[start : start + BLOCK].tolist()):
+                    scores[row, self._photos_of.get(key, [])] = -np.inf
             top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
             found.append(top)
             sims.append(np.take_along_axis(scores, top, axis=1))
@@ -150,9 +167,9 @@ class Neighbours:
         weights = np.exp((sims - best) / self.tau)  # a skipped one (-inf) weighs 0
         labels = self.labels[found]
         counted = labels >= 0
-        votes = np.zeros((len(found), classes))
-        rows = np.broadcast_to(np.arange(len(found))[:, None], labels.shape)
-        np.add.at(votes, (rows[counted], labels[counted]), weights[counted])
+        cells = (np.arange(len(found))[:, None] * classes + labels)[counted]
+        votes = np.bincount(cells, weights[counted], minlength=len(found) * classes)
+        votes = votes.reshape(len(found), classes)
         total = votes.sum(axis=1, keepdims=True)
         return np.log((votes + SMOOTH) / (total + SMOOTH * classes))
 

@@ -91,6 +91,7 @@ def evaluate(models: dict[str, Any], held: Any) -> dict[str, Any]:
             "coverage_at_fill": round(float(filled.mean()), 4),
             "precision_at_fill": round(float(correct[filled].mean()), 4) if filled.any() else None,
             "temperature": round(model.temperature, 3),
+            "neighbour_weight": model.meta.get("neighbour_weight", 0.0),
         }
     return report
 
@@ -117,7 +118,7 @@ def mislabels(models: dict[str, Any], held: Any, share: float = 0.03) -> dict[st
             flipped.append(flip)
     doubt, truth = np.array(doubts), np.array(flipped)
     curve = {}
-    for bar in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999):
+    for bar in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.997, 0.998, 0.999):
         listed = doubt >= bar
         curve[str(bar)] = {
             "listed": int(listed.sum()),
@@ -202,12 +203,13 @@ def render(report: dict[str, Any]) -> str:
         f"{report['products']} products, {report['held_out']} held out; trained in "
         f"{report['train_seconds']} s",
         f"  {'attribute':<14} {'accuracy':>8} {'ECE':>6} {'coverage':>8} {'precision':>9}"
-        "  (at the fill threshold)",
+        f" {'vote':>5}  (coverage, precision: at the fill threshold; vote: neighbours' weight)",
     ]
     for name, row in report["attributes"].items():
         lines.append(
             f"  {name:<14} {row['accuracy']:>8} {row['ece']:>6} "
-            f"{row['coverage_at_fill']:>8} {row['precision_at_fill']!s:>9}"
+            f"{row['coverage_at_fill']:>8} {row['precision_at_fill']!s:>9} "
+            f"{row['neighbour_weight']:>5}"
         )
     found = report["mislabels"]
     lines.append(f"mislabels: {found['flipped']} flipped of {found['checked']} held-out values")
