@@ -86,8 +86,7 @@ def pool_body(body: Body, n: int) -> Body:
     out: Body = {
         "size": n,
         "query": body["query"],
-        "sort": SCORE_THEN_SKU,
-        "track_scores": True,
+        "sort": SCORE_THEN_SKU,  # starts with _score: hits carry it without track_scores
         "stored_fields": "_none_",
         "docvalue_fields": ["sku"],
     }
@@ -100,7 +99,7 @@ def over_pool_body(body: Body, skus: Sequence[str], page_only: bool = False) -> 
     """Step 2: `body` over exactly the pool `skus` (its selections, facets, hit fields).
     Every pool product comes back, unless `page_only`: then only the body's pages, in pool
     order (step 1's), so a look search fetches 10 products rather than all N."""
-    dropped = ("query", "min_score", "sort", "track_scores")
+    dropped = ("query", "min_score", "sort")
     out = exact_counts({k: v for k, v in body.items() if k not in dropped})
     out["query"] = {"bool": {"filter": [{"terms": {"sku": list(skus)}}]}}
     out["track_total_hits"] = True

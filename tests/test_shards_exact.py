@@ -329,9 +329,8 @@ def test_the_pool_step_and_the_step_over_it() -> None:
     assert "shard_size" not in VECTOR_BODY["aggs"]["facet:brand"]["terms"]  # a copy
     picked = {"aggs": {"x": {"terms": {"field": "brand", "include": ["A"], "size": 1}}}}
     assert "shard_size" not in exact_counts(picked)["aggs"]["x"]["terms"]
-    paged = over_pool_body({**VECTOR_BODY, "sort": ["_score"], "track_scores": True},
-                           ["b", "a", "c"], page_only=True)  # fmt: skip
-    assert paged["size"] == 2 and "track_scores" not in paged  # the page, not the pool
+    paged = over_pool_body({**VECTOR_BODY, "sort": ["_score"]}, ["b", "a", "c"], page_only=True)
+    assert paged["size"] == 2  # the page, not the pool
     assert paged["sort"][0]["_script"]["script"]["params"]["rank"] == {"b": 0, "a": 1, "c": 2}
     shaped = with_pool_scores(_answer([_hit("b", 0), _hit("a", 0)], 3), {"a": 0.5, "b": 0.9})
     assert [(h["fields"]["sku"][0], h["_score"]) for h in shaped["hits"]["hits"]] == [
