@@ -197,6 +197,25 @@ def test_work_past_its_deadline_stops(os_client, search_alias, encoder) -> None:
     assert budget.take(50)
 
 
+def test_the_heap_is_trimmed_after_a_burst_of_large_images_only() -> None:
+    """malloc_trim runs when the last job of a burst ends, and only if the burst held many
+    pixels at once: after each ordinary photo it cost about 1 ms of CPU a request."""
+    trims = []
+    budget = PixelBudget(100, on_idle=lambda: trims.append(1), idle_after=30)
+    for _ in range(3):  # small photos one after another
+        assert budget.take(10)
+        budget.give_back(10)
+    assert trims == []
+    assert budget.take(20) and budget.take(15)  # 35 at once
+    budget.give_back(20)
+    assert trims == []  # the burst is not over
+    budget.give_back(15)
+    assert trims == [1]
+    assert budget.take(10)
+    budget.give_back(10)
+    assert trims == [1]  # a new burst, a small one
+
+
 # --------------------------------------------------------------------------- the real server
 
 

@@ -22,17 +22,22 @@ import anyio
 
 from visearch.web.config import ServiceConfig
 from visearch.web.errors import ApiError
-from visearch.web.memory import trim_heap
+from visearch.web.memory import TRIM_AFTER_PIXELS, trim_heap
 
 T = TypeVar("T")
 
 
 class PixelBudget:
-    """At most `total` pixels of image work at once; `on_idle` when the last job ends."""
+    """At most `total` pixels of image work at once; `on_idle` when the last job of a burst
+    that held at least `idle_after` pixels at once ends."""
 
-    def __init__(self, total: int, on_idle: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, total: int, on_idle: Callable[[], None] | None = None, idle_after: int = 0
+    ) -> None:
         self.total = self._free = total
         self._on_idle = on_idle
+        self._idle_after = idle_after
+        self._peak = 0  # the most pixels held at once since the budget was last idle
         self._lock = threading.Lock()
 
     def take(self, pixels: int) -> bool:
@@ -40,12 +45,15 @@ class PixelBudget:
             if pixels > self._free:
                 return False
             self._free -= pixels
+            self._peak = max(self._peak, self.total - self._free)
             return True
 
     def give_back(self, pixels: int) -> None:
         with self._lock:
             self._free += pixels
-            idle = self._free == self.total
+            idle = self._free == self.total and self._peak >= self._idle_after
+            if self._free == self.total:
+                self._peak = 0
         if idle and self._on_idle is not None:
             self._on_idle()
 
@@ -53,7 +61,9 @@ class PixelBudget:
 class Workers:
     def __init__(self, config: ServiceConfig) -> None:
         self.timeout_s = config.timeout_s
-        self.images = PixelBudget(config.image_pixel_budget, on_idle=trim_heap)
+        self.images = PixelBudget(
+            config.image_pixel_budget, on_idle=trim_heap, idle_after=TRIM_AFTER_PIXELS
+        )
         self._image_threads = anyio.CapacityLimiter(config.image_workers)
         self._cluster_threads = anyio.CapacityLimiter(config.cluster_workers)
 
