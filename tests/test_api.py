@@ -22,7 +22,7 @@ from visearch.vectors.images import load_image
 from visearch.web.app import create_app
 from visearch.web.batching import BatchingEncoder
 from visearch.web.config import ServiceConfig
-from visearch.web.context import RequestIdFilter
+from visearch.web.context import CLIENT_LOGGERS, RequestIdFilter, configure_logging
 
 pytestmark = pytest.mark.slow
 
@@ -411,6 +411,25 @@ def test_request_id_in_and_out_and_on_log_lines(api: TestClient, caplog) -> None
     assert {r.name for r in mine} >= {"visearch.search", "visearch.access"}  # thread + loop
     hostile = api.get("/healthz", headers={"X-Request-ID": "a\nb" * 100})
     assert hostile.headers["x-request-id"] != "a\nb" * 100
+
+
+def test_the_service_log_keeps_cluster_client_warnings_not_a_line_per_request() -> None:
+    """The search line has the OpenSearch time: the client's own INFO line per request (and
+    per health check) is left out, its warnings about failed requests are not."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging(logging.INFO)
+        client = logging.getLogger("opensearch")
+        assert client.isEnabledFor(logging.WARNING) and not client.isEnabledFor(logging.INFO)
+        assert logging.getLogger("visearch.search").isEnabledFor(logging.INFO)
+        configure_logging(logging.DEBUG)
+        assert client.isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 # --------------------------------------------------------------------------- micro-batching

@@ -53,6 +53,12 @@ class SafeFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+# The cluster clients write an INFO line for every request they send (each search, each
+# health check): the search line already has the round trip's time, so only their warnings
+# and errors (failed requests) are kept, unless the level asks for debugging.
+CLIENT_LOGGERS = ("opensearch", "elastic_transport")
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """One stderr handler on the root logger, with the request id on every line."""
     handler = logging.StreamHandler()
@@ -61,6 +67,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
 
 
 class RequestContext:
