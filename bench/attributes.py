@@ -92,6 +92,7 @@ def evaluate(models: dict[str, Any], held: Any) -> dict[str, Any]:
             "precision_at_fill": round(float(correct[filled].mean()), 4) if filled.any() else None,
             "temperature": round(model.temperature, 3),
             "neighbour_weight": model.meta.get("neighbour_weight", 0.0),
+            "reduced_dim": model.meta.get("reduced_dim"),
         }
     return report
 
@@ -203,13 +204,14 @@ def render(report: dict[str, Any]) -> str:
         f"{report['products']} products, {report['held_out']} held out; trained in "
         f"{report['train_seconds']} s",
         f"  {'attribute':<14} {'accuracy':>8} {'ECE':>6} {'coverage':>8} {'precision':>9}"
-        f" {'vote':>5}  (coverage, precision: at the fill threshold; vote: neighbours' weight)",
+        f" {'vote':>5} {'vector':>6}  (coverage, precision: at the fill threshold; vote: "
+        "neighbours' weight; vector: principal components trained on, None: all)",
     ]
     for name, row in report["attributes"].items():
         lines.append(
             f"  {name:<14} {row['accuracy']:>8} {row['ece']:>6} "
             f"{row['coverage_at_fill']:>8} {row['precision_at_fill']!s:>9} "
-            f"{row['neighbour_weight']:>5}"
+            f"{row['neighbour_weight']:>5} {row['reduced_dim']!s:>6}"
         )
     found = report["mislabels"]
     lines.append(f"mislabels: {found['flipped']} flipped of {found['checked']} held-out values")
