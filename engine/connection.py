@@ -199,10 +199,8 @@ def make_client(
     is safe to repeat: searches and reads, bulk writes keyed by sku, alias actions and
     template puts."""
     endpoints = parse_urls(url)
-    auth = None
-    if endpoints.user is not None:
-        auth = (endpoints.user, endpoints.password or "")
-    elif user:
+    auth = (endpoints.user, endpoints.password or "") if endpoints.user is not None else None
+    if auth is None and user:
         auth = (user, password or "")
     if retries is None:
         retries = len(endpoints.hosts) if len(endpoints.hosts) > 1 else 0
