@@ -44,7 +44,7 @@ test: lint browser
 # sends there. Deselected, each a documented difference: the request-count tests (the
 # Elasticsearch client asks for the nodes info first) and red boots (no stemming without
 # analysis-common).
-ES_TESTS := $(addprefix tests/test_,$(addsuffix .py,api api_attributes attributes \
+ES_TESTS := $(addprefix tests/test_,$(addsuffix .py,api api_attributes attribute_neighbours attributes \
 	attributes_zero_shot browser browser_attributes bulk cli detected_boost grocery_recall \
 	hostile_api hostile_ingest ingest ingest_faults multi_photo newcomer plugin_request quality \
 	real_embeddings relevance rerank runtimes search shards_exact)) \

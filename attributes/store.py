@@ -56,7 +56,11 @@ def _drop_unused_memories(client: Any, index: str) -> None:
     hits = client.search(index=index, body=body)["hits"]["hits"]
     used = [(h["_source"].get("neighbours") or {}).get("memory_id") for h in hits]
     unused = {"bool": {"must_not": [_MODELS, {"ids": {"values": [u for u in used if u]}}]}}
-    client.delete_by_query(index=index, body={"query": unused}, refresh=True, conflicts="proceed")
+    # Found, then deleted by id: `_delete_by_query` is a module some clusters lack (the
+    # Elasticsearch node from Maven Central), and there are only a few memories.
+    stale = client.search(index=index, body={"size": 1000, "_source": False, "query": unused})
+    for hit in stale["hits"]["hits"]:
+        client.delete(index=index, id=hit["_id"], refresh=True, ignore=404)
 
 
 def load_models(
