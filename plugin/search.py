@@ -189,9 +189,7 @@ class Searcher:
         detected = self._detector.detect(self.client, schema, params, vector, image)
         schema = schema.serving(params.predicted)
         vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
-        reranking = self.reranker is not None
-        plan = build_request(params, schema, vector, vocabulary, reranking=reranking)
-        plan = self._for_engine(plan)
+        plan = self._plan(params, schema, vector, vocabulary)
         (responses, took), opensearch_ms = _timed(lambda: self._send(plan))
         timings = Timings(load_ms, encode_ms, float(took), opensearch_ms)
         result = search_result(plan, params, responses, schema, timings, self.reranker, detected)
@@ -224,13 +222,7 @@ class Searcher:
                 raise InvalidParamsError("search_batch needs the vector of each image or text")
             vocabulary = self.vocabulary() if params.keywords or params.filters else EMPTY
             vocabularies.append(vocabulary)
-            plans.append(
-                self._for_engine(
-                    build_request(
-                        params, schema, vector, vocabulary, reranking=self.reranker is not None
-                    )
-                )
-            )
+            plans.append(self._plan(params, schema, vector, vocabulary))
         sent = _timed(lambda: send_plans(plans, self._send_lines, self._layout))
         (per_plan, took), opensearch_ms = sent
         results = []
@@ -293,9 +285,18 @@ class Searcher:
             raise SearchBackendError(self.alias, [_transport_error(error)]) from error
         return response.get("_source") or {}
 
-    def _for_engine(self, plan: SearchPlan) -> SearchPlan:
-        """`plan` marked `exact_alone` where the engine needs no pool step on several shards:
-        a look search without words on Elasticsearch (its top-level knn, plugin/shards.py)."""
+    def _plan(
+        self,
+        params: SearchParams,
+        schema: IndexSchema,
+        vector: np.ndarray | None,
+        vocabulary: Vocabulary,
+    ) -> SearchPlan:
+        """The request for `params`, marked `exact_alone` where the engine needs no pool step
+        on several shards: a look search without words on Elasticsearch (its top-level knn,
+        plugin/shards.py)."""
+        reranking = self.reranker is not None
+        plan = build_request(params, schema, vector, vocabulary, reranking=reranking)
         dialect = getattr(self.client, "dialect", None)
         on_elasticsearch = dialect is not None and dialect.elasticsearch
         if on_elasticsearch and plan.mode == "vector" and not plan.widened:
