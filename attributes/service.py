@@ -17,7 +17,7 @@ from visearch.attributes.predict import (
     predictions,
     product_probabilities,
 )
-from visearch.attributes.store import models_index, save_models
+from visearch.attributes.store import MODEL_DOCUMENTS, models_index, save_models
 from visearch.attributes.train import TrainConfig, train_models
 from visearch.attributes.zero_shot import check_text_tower, value_names, zero_shot_model
 from visearch.mappings.fields import PHOTO_IMAGE, PHOTOS_FIELD, PREDICTED
@@ -32,7 +32,7 @@ def index_encoder(client: Any, alias: str) -> str | None:
 
 def modelled_attributes(client: Any, alias: str) -> list[str]:
     """The attributes the alias has models of (what the catalog-health view shows)."""
-    body = {"size": 1000, "_source": ["attribute"], "query": {"exists": {"field": "attribute"}}}
+    body = {"size": 1000, "_source": ["attribute"], "query": MODEL_DOCUMENTS}
     try:
         hits = client.search(index=models_index(alias), body=body)["hits"]["hits"]
     except NotFoundError:

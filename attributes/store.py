@@ -47,15 +47,16 @@ def save_models(client: Any, alias: str, models: Iterable[AttributeModel]) -> li
     return ids
 
 
-_MODELS = {"exists": {"field": "attribute"}}
+MODEL_DOCUMENTS = {"exists": {"field": "attribute"}}
+"""The query for the model documents (not the neighbour memories beside them)."""
 
 
 def _drop_unused_memories(client: Any, index: str) -> None:
     """Delete the memories no stored model refers to any more (replaced by a later run)."""
-    body = {"size": 1000, "_source": ["neighbours.memory_id"], "query": _MODELS}
+    body = {"size": 1000, "_source": ["neighbours.memory_id"], "query": MODEL_DOCUMENTS}
     hits = client.search(index=index, body=body)["hits"]["hits"]
     used = [(h["_source"].get("neighbours") or {}).get("memory_id") for h in hits]
-    unused = {"bool": {"must_not": [_MODELS, {"ids": {"values": [u for u in used if u]}}]}}
+    unused = {"bool": {"must_not": [MODEL_DOCUMENTS, {"ids": {"values": [u for u in used if u]}}]}}
     # Found, then deleted by id: `_delete_by_query` is a module some clusters lack (the
     # Elasticsearch node from Maven Central), and there are only a few memories.
     stale = client.search(index=index, body={"size": 1000, "_source": False, "query": unused})
@@ -75,7 +76,7 @@ def load_models(
     wanted = list(attributes) if attributes is not None else None
     try:
         if wanted is None:
-            hits = client.search(index=index, body={"size": 1000, "query": _MODELS})
+            hits = client.search(index=index, body={"size": 1000, "query": MODEL_DOCUMENTS})
             docs = [hit["_source"] for hit in hits["hits"]["hits"]]
         else:
             found = client.mget(index=index, body={"ids": wanted})["docs"]
