@@ -147,6 +147,13 @@ def render(data: dict[str, Any]) -> str:
     help="Seconds after which the cluster lock of a run that stopped renewing it (killed) "
     "may be taken over.",
 )
+@click.option(
+    "--merge/--no-merge",
+    default=True,
+    show_default=True,
+    help="Force-merge a new index (first build or --rebuild) to one segment before it "
+    "serves: faster kNN queries, a longer build.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when not a tty).")
 @json_option("the summary")
 def ingest_command(catalog: Path, settings: Settings, **flags: Any) -> None:
@@ -215,6 +222,7 @@ def _options(flags: dict[str, Any]) -> Any:
         shards=flags["shards"],
         replicas=flags["replicas"],
         bulk=BulkConfig(chunk_size=flags["bulk_chunk_size"]),
+        merge=flags["merge"],
     )
 
 

@@ -1,7 +1,11 @@
-"""The end of a run: deletes in the live index, or (new index) the alias swap.
+"""The end of a run: deletes in the live index, or (new index) a merge and the alias swap.
 
 A refused delete keeps everything that is stored: on a rebuild the new index is dropped and
-the live one keeps serving.
+the live one keeps serving. A new index is force-merged to one segment before it serves (the
+alias still points at the old one meanwhile): a bulk-loaded index holds several segments, and
+each segment is one more HNSW graph every kNN query walks. On the fashion catalog (9,261
+products, 7 segments) one segment cut OpenSearch's `took` for a photo query with facets from
+4.3 to 2.9 ms (mean, README: Query latency).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from visearch.ingest.plan import DeletePlan
 from visearch.ingest.records import RowError
 from visearch.ingest.summary import IngestSummary
 
+MERGE_TIMEOUT_S = 6 * 3600
+
 
 def finish(
     client: Any,
@@ -23,6 +29,7 @@ def finish(
     *,
     bulk: BulkConfig,
     dry_run: bool,
+    merge: bool = True,
 ) -> None:
     """Carry out `deletes` (or swap the alias to a new index) and record it in `summary`."""
     summary.deletions_refused = deletes.refused
@@ -36,6 +43,9 @@ def finish(
             summary.index = target.live
             return
         client.indices.refresh(index=target.index)
+        if merge:
+            with summary.timed("merge"):
+                merge_segments(client, target.index)
         if target.live is not None:
             aliases.swap(client, target.alias, target.index, target.live)
             summary.swapped_from = target.live
@@ -49,6 +59,13 @@ def finish(
         record_bulk(summary, report)
         summary.deleted = report.written
     client.indices.refresh(index=target.index)
+
+
+def merge_segments(client: Any, index: str) -> None:
+    """Force-merge `index` to one segment and make the result visible. Slow on a large index
+    (minutes per million vectors), hence the long timeout; the run's lock heartbeat goes on."""
+    client.indices.forcemerge(index=index, max_num_segments=1, request_timeout=MERGE_TIMEOUT_S)
+    client.indices.refresh(index=index)
 
 
 def record_bulk(summary: IngestSummary, report: BulkReport | None) -> None:

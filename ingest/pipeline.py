@@ -58,6 +58,8 @@ class IngestOptions:
     """Hosts (name or name:port) images may be fetched from although they are not public."""
     attributes: bool = True
     """Colour features, attribute predictions and corrections (attributes/stage.py)."""
+    merge: bool = True
+    """Force-merge a new index (first build or rebuild) to one segment before it serves."""
 
 
 def run_ingest(
@@ -129,7 +131,15 @@ def _run(
     if lock is not None:
         lock.check()  # never swap or delete on a lock another run may hold now
     with summary.timed("finish"):
-        finish(client, target, deletes, summary, bulk=options.bulk, dry_run=options.dry_run)
+        finish(
+            client,
+            target,
+            deletes,
+            summary,
+            bulk=options.bulk,
+            dry_run=options.dry_run,
+            merge=options.merge,
+        )
 
 
 def _apply_catalog(

@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +17,7 @@ from support import ENCODER, FASHION, count, fashion_rows, ingest, write_catalog
 from visearch import cli
 from visearch.commands.ingest import EXIT_DELETE_REFUSED, EXIT_LOCKED
 from visearch.ingest import aliases
+from visearch.ingest.bulk import BulkConfig
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.errors import EncoderMismatchError
 from visearch.ingest.lock import cluster_lock
@@ -185,6 +187,31 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
     assert not os_client.indices.exists(index=first.index)
     assert os_client.indices.exists(index=rebuilt.index)
     assert again.swapped_from == rebuilt.index
+
+
+def test_new_index_serves_from_one_segment(os_client, index_name, tmp_path, encoder) -> None:
+    """A build or rebuild is force-merged before the alias points at it (fewer HNSW graphs
+    for every kNN query to walk); `merge=False` leaves the segments as they were written."""
+    catalog = write_catalog(tmp_path / "catalog.csv", fashion_rows(12))
+
+    def refresh_often(_: int) -> None:  # a segment for every few documents written
+        os_client.indices.refresh(index=f"{index_name}*-v*")
+
+    split = {"batch_size": 4, "bulk": BulkConfig(chunk_size=4, queue_chunks=1),
+             "progress": refresh_often, "images_dir": FASHION}  # fmt: skip
+    unmerged = ingest(os_client, catalog, index_name, encoder, merge=False, **split)
+    assert _segments(os_client, unmerged.index) > 1 and "merge" not in unmerged.stage_seconds
+    merged = ingest(os_client, catalog, f"{index_name}-merged", encoder, **split)
+    assert _segments(os_client, merged.index) == 1 and "merge" in merged.stage_seconds
+    assert count(os_client, f"{index_name}-merged") == 12
+    rebuilt = ingest(os_client, catalog, index_name, encoder, rebuild=True, images_dir=FASHION)
+    assert _segments(os_client, rebuilt.index) == 1 and rebuilt.embedded == 0
+
+
+def _segments(client: Any, index: str) -> int:
+    """Searchable segments of `index`'s primary shards."""
+    rows = client.cat.segments(index=index, format="json")
+    return sum(1 for row in rows if row.get("prirep") == "p" and row.get("searchable") == "true")
 
 
 def test_encoder_mismatch_is_refused(os_client, index_name, slice_dir, encoder) -> None:
