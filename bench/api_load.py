@@ -165,7 +165,7 @@ def build(args: argparse.Namespace) -> None:
     from bench.catalogs import head_catalog
     from visearch.engine.connection import make_client
     from visearch.ingest.catalog import CatalogSource
-    from visearch.ingest.pipeline import run_ingest
+    from visearch.ingest.pipeline import IngestOptions, run_ingest
     from visearch.vectors import load_encoder
 
     with tempfile.TemporaryDirectory() as folder:
@@ -176,6 +176,7 @@ def build(args: argparse.Namespace) -> None:
             args.alias,
             "efficientnet-lite0",
             lambda: load_encoder("efficientnet-lite0"),
+            IngestOptions(merge=True),
         )
     print(f"indexed {summary.embedded} products into {args.alias}", file=sys.stderr)
 

@@ -3,7 +3,9 @@
 
 The alias `--fashion-alias` (default `bench-fashion`) is used, or `bench-ingest` (left behind
 by bench/ingest_throughput.py), when it holds the same catalog with the same encoder and
-today's mapping version; otherwise the catalog is ingested into `--fashion-alias` first.
+today's mapping version; otherwise the catalog is ingested into `--fashion-alias` first,
+force-merged to one segment as `visearch ingest --merge` leaves it (the report says how many
+segments the alias holds).
 Each query asks for k 20 with the facets and a hard filter on the photo's category; with
 several runtimes (`--runtimes`), each query runs on each of them in turn.
 """
@@ -37,7 +39,8 @@ def fashion_alias(client: Any, args: argparse.Namespace, encoder: Any, count: in
     if alias is None:
         alias = own
         source = CatalogSource(args.catalog)
-        summary = run_ingest(client, source, alias, encoder.name, lambda: encoder, IngestOptions())
+        options = IngestOptions(merge=True)  # one segment, as a served catalog would be
+        summary = run_ingest(client, source, alias, encoder.name, lambda: encoder, options)
         built = summary.as_dict()
     return alias, built
 

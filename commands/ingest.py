@@ -148,9 +148,8 @@ def render(data: dict[str, Any]) -> str:
     "may be taken over.",
 )
 @click.option(
-    "--merge/--no-merge",
-    default=True,
-    show_default=True,
+    "--merge",
+    is_flag=True,
     help="Force-merge a new index (first build or --rebuild) to one segment before it "
     "serves: faster kNN queries, a longer build.",
 )

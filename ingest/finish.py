@@ -1,11 +1,13 @@
 """The end of a run: deletes in the live index, or (new index) a merge and the alias swap.
 
 A refused delete keeps everything that is stored: on a rebuild the new index is dropped and
-the live one keeps serving. A new index is force-merged to one segment before it serves (the
-alias still points at the old one meanwhile): a bulk-loaded index holds several segments, and
-each segment is one more HNSW graph every kNN query walks. On the fashion catalog (9,261
-products, 7 segments) one segment cut OpenSearch's `took` for a photo query with facets from
-4.3 to 2.9 ms (mean, README: Query latency).
+the live one keeps serving. With `merge`, a new index is force-merged to one segment before
+it serves (the alias still points at the old one meanwhile): a bulk-loaded index holds several
+segments, and each segment is one more HNSW graph every kNN query walks. On the fashion
+catalog (9,261 products, 7 segments) one segment cut OpenSearch's `took` for a photo query
+with facets from 4.3 to 2.9 ms mean. Not the default: it adds to the run (3-5 s of a 60-70 s
+first build with the fast encoder, past the ingest target), and the engines advise it only
+for indices that take few writes afterwards (README, Ingest).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def finish(
     *,
     bulk: BulkConfig,
     dry_run: bool,
-    merge: bool = True,
+    merge: bool = False,
 ) -> None:
     """Carry out `deletes` (or swap the alias to a new index) and record it in `summary`."""
     summary.deletions_refused = deletes.refused

@@ -58,7 +58,7 @@ class IngestOptions:
     """Hosts (name or name:port) images may be fetched from although they are not public."""
     attributes: bool = True
     """Colour features, attribute predictions and corrections (attributes/stage.py)."""
-    merge: bool = True
+    merge: bool = False
     """Force-merge a new index (first build or rebuild) to one segment before it serves."""
 
 

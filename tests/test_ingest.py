@@ -190,8 +190,8 @@ def test_rebuild_swaps_alias_without_downtime(os_client, index_name, slice_dir, 
 
 
 def test_new_index_serves_from_one_segment(os_client, index_name, tmp_path, encoder) -> None:
-    """A build or rebuild is force-merged before the alias points at it (fewer HNSW graphs
-    for every kNN query to walk); `merge=False` leaves the segments as they were written."""
+    """With `merge`, a build or rebuild is force-merged before the alias points at it (fewer
+    HNSW graphs for every kNN query to walk); by default the segments stay as written."""
     catalog = write_catalog(tmp_path / "catalog.csv", fashion_rows(12))
 
     def refresh_often(_: int) -> None:  # a segment for every few documents written
@@ -199,12 +199,14 @@ def test_new_index_serves_from_one_segment(os_client, index_name, tmp_path, enco
 
     split = {"batch_size": 4, "bulk": BulkConfig(chunk_size=4, queue_chunks=1),
              "progress": refresh_often, "images_dir": FASHION}  # fmt: skip
-    unmerged = ingest(os_client, catalog, index_name, encoder, merge=False, **split)
+    unmerged = ingest(os_client, catalog, index_name, encoder, **split)
     assert _segments(os_client, unmerged.index) > 1 and "merge" not in unmerged.stage_seconds
-    merged = ingest(os_client, catalog, f"{index_name}-merged", encoder, **split)
+    merged = ingest(os_client, catalog, f"{index_name}-merged", encoder, merge=True, **split)
     assert _segments(os_client, merged.index) == 1 and "merge" in merged.stage_seconds
     assert count(os_client, f"{index_name}-merged") == 12
-    rebuilt = ingest(os_client, catalog, index_name, encoder, rebuild=True, images_dir=FASHION)
+    rebuilt = ingest(
+        os_client, catalog, index_name, encoder, rebuild=True, merge=True, images_dir=FASHION
+    )
     assert _segments(os_client, rebuilt.index) == 1 and rebuilt.embedded == 0
 
 
