@@ -18,7 +18,7 @@ from visearch.attributes.predict import (
     product_probabilities,
 )
 from visearch.attributes.store import MODEL_DOCUMENTS, models_index, save_models
-from visearch.attributes.train import TrainConfig, train_models
+from visearch.attributes.train import TrainConfig, train_for_review
 from visearch.attributes.zero_shot import check_text_tower, value_names, zero_shot_model
 from visearch.mappings.fields import PHOTO_IMAGE, PHOTOS_FIELD, PREDICTED
 
@@ -47,9 +47,9 @@ def train_alias(
     chosen = check_attributes(client, alias, attributes)
     encoder = index_encoder(client, alias) or ""
     products = load_products(client, alias, chosen)
-    models = train_models(products, chosen, encoder, config or TrainConfig())
+    models, unseen = train_for_review(products, chosen, encoder, config or TrainConfig())
     save_models(client, alias, models.values())
-    written = write_predictions(client, alias, models, products)
+    written = write_predictions(client, alias, models, products, unseen)
     return {
         "alias": alias,
         "encoder": encoder,
@@ -108,14 +108,23 @@ def _summary(model: AttributeModel) -> dict[str, Any]:
 
 
 def write_predictions(
-    client: Any, alias: str, models: Mapping[str, AttributeModel], products: Products
+    client: Any,
+    alias: str,
+    models: Mapping[str, AttributeModel],
+    products: Products,
+    unseen: Mapping[str, np.ndarray] | None = None,
 ) -> int:
-    """Store every product's predictions beside its values (partial updates); how many."""
+    """Store every product's predictions beside its values (partial updates); how many.
+    `unseen`: per attribute, probabilities from weights that never fitted each product
+    (train_for_review), used instead of the model's own, so the doubt `review` lists is
+    not blind to the mislabels the model was trained on."""
     everything = np.arange(len(products.skus))
     keys = np.array([sku_key(sku) for sku in products.skus], dtype=np.uint32)
     fields: list[dict[str, Any]] = [{} for _ in everything]
     for name, model in models.items():
-        probs = product_probabilities(model, products.rows, products.owner, everything, keys)
+        probs = (unseen or {}).get(name)
+        if probs is None:
+            probs = product_probabilities(model, products.rows, products.owner, everything, keys)
         for i, found in enumerate(predictions(model, probs, products.values[name])):
             fields[i][name] = found.as_field()
     actions = (

@@ -99,6 +99,34 @@ def train_models(
     config: TrainConfig = TrainConfig(),
 ) -> dict[str, AttributeModel]:
     """One calibrated model per attribute; errors for any attribute come before any training."""
+    return {name: model for name, (model, _) in _train(products, attributes, encoder, config)}
+
+
+def train_for_review(
+    products: Products,
+    attributes: Sequence[str],
+    encoder: str,
+    config: TrainConfig = TrainConfig(),
+) -> tuple[dict[str, AttributeModel], dict[str, np.ndarray]]:
+    """The models of `train_models`, and per attribute every product's probabilities from
+    weights that never fitted its label (cross-fitting): a model predicting the products it
+    was fitted on mostly repeats their catalog values, wrong ones included, so `review`
+    would miss the mislabels among them. The fitted products are split in two by sku hash;
+    weights fitted on each half (same feature space, hidden layer, temperature and vote)
+    predict the other half. Held-back and unlabelled products get the model itself."""
+    trained = _train(products, attributes, encoder, config, cross_fit=True)
+    models = {name: model for name, (model, _) in trained}
+    unseen = {name: probs for name, (_, probs) in trained if probs is not None}
+    return models, unseen
+
+
+def _train(
+    products: Products,
+    attributes: Sequence[str],
+    encoder: str,
+    config: TrainConfig,
+    cross_fit: bool = False,
+) -> list[tuple[str, tuple[AttributeModel, np.ndarray | None]]]:
     classes = {name: learnable_values(products.values[name], name, config) for name in attributes}
     share = config.validation_share
     calibration = np.array([in_share(sku, share, "calibrate") for sku in products.skus])
@@ -118,25 +146,27 @@ def train_models(
         config.neighbour_weights
     ):
         memory = Memory.build(products.rows[:, :vector_dim], keys[products.owner])
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    return {
-        name: _train_one(
-            products,
-            name,
-            classes[name],
-            spaces,
-            calibration,
-            config,
-            (memory, keys),
-            {
-                "encoder": encoder,
-                "kind": "trained",
-                "trained_at": stamp,
-                "colour_version": COLOUR_VERSION,
-            },
-        )
-        for name in attributes
+    meta = {
+        "encoder": encoder,
+        "kind": "trained",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "colour_version": COLOUR_VERSION,
     }
+    split = Split(calibration, (memory, keys), cross_fit)
+    return [
+        (name, _train_one(products, name, classes[name], spaces, split, config, meta))
+        for name in attributes
+    ]
+
+
+@dataclass(frozen=True)
+class Split:
+    """What every attribute's training shares: which products are held back (calibration),
+    the neighbour memory with every product's sku key, and whether to cross-fit."""
+
+    calibration: np.ndarray
+    memory: tuple[Memory | None, np.ndarray]
+    cross_fit: bool = False
 
 
 def _train_one(
@@ -144,13 +174,14 @@ def _train_one(
     attribute: str,
     classes: list[str],
     spaces: list[tuple[FeatureSpace, np.ndarray]],
-    calibration: np.ndarray,
+    split: Split,
     config: TrainConfig,
-    memory: tuple[Memory | None, np.ndarray],
     meta: dict[str, str],
-) -> AttributeModel:
+) -> tuple[AttributeModel, np.ndarray | None]:
     """The model of the feature space (`spaces`: each with its projected rows) whose
-    calibrated model has the lowest held-back log-loss."""
+    calibrated model has the lowest held-back log-loss; with `split.cross_fit`, also every
+    product's probabilities from weights that never fitted it (see train_for_review)."""
+    calibration, memory = split.calibration, split.memory
     index = {value: i for i, value in enumerate(classes)}
     labels = np.array([index.get(v, -1) if v else -1 for v in products.values[attribute]])
     photo_labels = labels[products.owner]
@@ -165,12 +196,70 @@ def _train_one(
         )
         loss, model = _calibrate(untempered, products, photo_labels, held, memory, config)
         reduced = None if space.basis is None else space.basis.shape[1] - COLOUR_DIM
-        trained.append((loss, len(trained), model, reduced))
-    _, _, model, reduced = min(trained, key=lambda found: found[:2])
+        trained.append((loss, len(trained), model, reduced, space, z))
+    _, _, model, reduced, space, z = min(trained, key=lambda found: found[:2])
     meta = {**meta, "reduced_dim": reduced}
     stats = _held_back_stats(model, products, labels, calibration, memory[1])
     weight = model.neighbours.weight if model.neighbours is not None else 0.0
-    return replace(model, meta={**meta, **stats, "hidden": layer, "neighbour_weight": weight})
+    model = replace(model, meta={**meta, **stats, "hidden": layer, "neighbour_weight": weight})
+    if not split.cross_fit:
+        return model, None
+    fitted = Fitted(space, z, photo_labels, fit_rows, layer)
+    return model, _cross_fitted(model, products, fitted, memory[1], config)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What a model's weights were fitted on: the space, its projected rows (all photos), the
+    photos' labels (-1: none) and which photos were fitted, and the hidden layer's units."""
+
+    space: FeatureSpace
+    z: np.ndarray
+    photo_labels: np.ndarray
+    rows: np.ndarray
+    layer: int
+
+
+REVIEW_FOLDS = 2
+
+
+def _cross_fitted(
+    model: AttributeModel,
+    products: Products,
+    fitted: Fitted,
+    keys: np.ndarray,
+    config: TrainConfig,
+) -> np.ndarray:
+    """(products, classes): `model`'s probabilities, except for each product `model` was
+    fitted on, which gets weights fitted on the other fold's products instead, unless that
+    fold holds fewer than `min_per_value` products of its value (weights that barely saw a
+    rare value would doubt every product of it; such products keep the model's own)."""
+    everything = np.arange(len(products.skus))
+    probs = product_probabilities(model, products.rows, products.owner, everything, keys)
+    fold = np.array([_fold(sku) for sku in products.skus])[products.owner]
+    product_labels = np.full(len(products.skus), -1)
+    product_labels[products.owner] = fitted.photo_labels
+    for side in range(REVIEW_FOLDS):
+        fit = fitted.rows & (fold != side)
+        seen = np.bincount(
+            product_labels[np.unique(products.owner[fit])], minlength=len(model.classes)
+        )
+        chosen = np.unique(products.owner[fitted.rows & (fold == side)])
+        chosen = chosen[seen[product_labels[chosen]] >= config.min_per_value]
+        if not fit.any() or len(chosen) == 0:
+            continue
+        k = len(model.classes)
+        arrays = _fit(
+            fitted.z[fit], fitted.photo_labels[fit], k, fitted.space, config, fitted.layer
+        )
+        other = replace(model, **arrays)
+        probs[chosen] = product_probabilities(other, products.rows, products.owner, chosen, keys)
+    return probs
+
+
+def _fold(sku: str) -> int:
+    digest = hashlib.sha256(f"review-fold:{sku}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % REVIEW_FOLDS
 
 
 def _calibrate(

@@ -2,14 +2,19 @@
 mislabel detection, and what prediction adds to ingest time (the targets of issue #12).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/attributes.py [--alias bench-fashion] [--json]
-        [--ingest 1000]
+        [--ingest 1000] [--skip-catalog-mislabels]
 
 Vectors are read from an alias that holds the fashion catalog embedded by EfficientNet-Lite0
 (no re-embedding); colour features are computed from the photos here. 20% of the products,
 chosen by sku hash, are held out; the models train on the rest. Then 3% of the held-out
 products get another colour group and article type, and the mislabel list is scored against
-those flips. `--ingest N` ingests the first N products twice, without and with the attribute
-stage, and prints the time ratio (alias `bench-attributes-timing`, deleted first).
+those flips. Mislabels the catalog already holds when `train` runs are scored too: 3% of
+the training products get another value of both attributes, the two models are trained
+again on them as `visearch attributes train` does (cross-fitted, attributes/train.py
+train_for_review), and the doubt it would write for those products is scored (a second
+training run; `--skip-catalog-mislabels` skips it). `--ingest N` ingests the first N
+products twice, without and with the attribute stage, and prints the time ratio (alias
+`bench-attributes-timing`, deleted first).
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def evaluate(models: dict[str, Any], held: Any) -> dict[str, Any]:
 
 def mislabels(models: dict[str, Any], held: Any, share: float = 0.03) -> dict[str, Any]:
     """Flip `share` of the held-out values of FLIPPED attributes; score the doubt list."""
-    from visearch.attributes.predict import REVIEW_THRESHOLD, product_probabilities
+    from visearch.attributes.predict import product_probabilities
     from visearch.attributes.train import in_share
 
     rng = np.random.default_rng(12)
@@ -117,7 +122,42 @@ def mislabels(models: dict[str, Any], held: Any, share: float = 0.03) -> dict[st
                 value = str(rng.choice([c for c in model.classes if c != value]))
             doubts.append(1.0 - probs[row, index[value]])
             flipped.append(flip)
-    doubt, truth = np.array(doubts), np.array(flipped)
+    return scored(np.array(doubts), np.array(flipped))
+
+
+def catalog_mislabels(train: Any, share: float = 0.03) -> dict[str, Any]:
+    """Mislabels already in the catalog when `train` runs: flip `share` of the training
+    products' values of FLIPPED attributes, train on them (train_for_review, as `visearch
+    attributes train` does) and score the doubt it writes for those products."""
+    from dataclasses import replace
+
+    from visearch.attributes.train import TrainConfig, in_share, learnable_values, train_for_review
+
+    rng = np.random.default_rng(13)
+    noisy, flips = dict(train.values), {}
+    for name in FLIPPED:
+        classes = learnable_values(train.values[name], name, TrainConfig())
+        flips[name] = [v in classes and in_share(s, share, f"catalog-flip-{name}")
+                       for s, v in zip(train.skus, train.values[name], strict=True)]  # fmt: skip
+        noisy[name] = [
+            str(rng.choice([c for c in classes if c != v])) if flip else v
+            for v, flip in zip(train.values[name], flips[name], strict=True)
+        ]
+    models, unseen = train_for_review(replace(train, values=noisy), FLIPPED, "efficientnet-lite0")
+    doubts, flipped = [], []
+    for name in FLIPPED:
+        index = {v: i for i, v in enumerate(models[name].classes)}
+        for row, value in enumerate(noisy[name]):
+            if value in index:
+                doubts.append(1.0 - unseen[name][row, index[value]])
+                flipped.append(flips[name][row])
+    return scored(np.array(doubts), np.array(flipped))
+
+
+def scored(doubt: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Precision and recall of listing values at each doubt bar, flipped ones being right."""
+    from visearch.attributes.predict import REVIEW_THRESHOLD
+
     curve = {}
     for bar in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.997, 0.998, 0.999):
         listed = doubt >= bar
@@ -177,6 +217,11 @@ def main() -> None:
     parser.add_argument("--alias", default="bench-fashion")
     parser.add_argument("--opensearch-url", default=env_opensearch_url())
     parser.add_argument("--ingest", type=int, default=0, help="Products for the time ratio.")
+    parser.add_argument(
+        "--skip-catalog-mislabels",
+        action="store_true",
+        help="Skip the second training run, on training products with flipped values.",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     client = make_client(args.opensearch_url, timeout_s=120, **env_credentials())
@@ -193,6 +238,8 @@ def main() -> None:
         "attributes": evaluate(models, test),
         "mislabels": mislabels(models, test),
     }
+    if not args.skip_catalog_mislabels:
+        report["catalog_mislabels"] = catalog_mislabels(train)
     if args.ingest:
         report["ingest"] = ingest_ratio(client, models, args.ingest)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -215,11 +262,14 @@ def render(report: dict[str, Any]) -> str:
         )
     found = report["mislabels"]
     lines.append(f"mislabels: {found['flipped']} flipped of {found['checked']} held-out values")
-    for bar, row in found["curve"].items():
+    lines += _curve_lines(found)
+    if "catalog_mislabels" in report:
+        found = report["catalog_mislabels"]
         lines.append(
-            f"  doubt >= {bar:<6} listed {row['listed']:>4}  precision "
-            f"{row['precision']!s:>6}  recall {row['recall']}"
+            f"mislabels in the catalog when trained: {found['flipped']} flipped of "
+            f"{found['checked']} training values, doubt as `train` writes it (cross-fitted)"
         )
+        lines += _curve_lines(found)
     if "ingest" in report:
         ingest = report["ingest"]
         lines.append(
@@ -227,6 +277,14 @@ def render(report: dict[str, Any]) -> str:
             f"with/without {ingest['ratio']}"
         )
     return "\n".join(lines)
+
+
+def _curve_lines(found: dict[str, Any]) -> list[str]:
+    return [
+        f"  doubt >= {bar:<6} listed {row['listed']:>4}  precision "
+        f"{row['precision']!s:>6}  recall {row['recall']}"
+        for bar, row in found["curve"].items()
+    ]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from visearch.attributes.overrides import list_overrides, revert_override, set_o
 from visearch.attributes.predict import FILL_THRESHOLD
 from visearch.attributes.service import coverage, review, train_alias
 from visearch.attributes.store import load_models, models_index
-from visearch.attributes.train import TrainConfig
+from visearch.attributes.train import TrainConfig, in_share
 from visearch.commands.search import render
 from visearch.plugin.params import SearchParams
 from visearch.plugin.search import Searcher, open_searcher
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 PRODUCTS = 90
 BLANK = slice(80, 90)
+TRAINED_SHOE = 36  # sku 10037, sports shoes, outside the 20% held back to calibrate
 CONFIG = TrainConfig(reduced_dim=32, validation_share=0.2, max_iter=100)
 
 
@@ -38,6 +39,8 @@ def _rows() -> list[dict[str, str]]:
     # A shoe the catalog calls apparel: the probable mislabel the model must flag.
     shoe = next(r for r in rows[60:] if r["category"] == "Footwear")
     shoe["category"] = "Apparel"
+    # Another, among the products the model's weights are fitted on (not held back).
+    rows[TRAINED_SHOE]["category"] = "Apparel"
     for row in rows[BLANK]:  # colours the catalog lacks: predictions may fill them
         row["colour_group"] = ""
     return rows
@@ -103,6 +106,23 @@ def test_review_lists_the_mislabelled_shoe_first(os_client, alias, trained) -> N
     assert first["image"].endswith(".jpg")
     doubts = [row["doubt"] for row in listed]
     assert doubts == sorted(doubts, reverse=True)
+
+
+def test_review_also_finds_a_mislabel_the_model_was_trained_on(os_client, alias, trained) -> None:
+    """A model repeats the labels it was fitted on, wrong ones too: `train` writes each
+    fitted product's doubt from weights fitted on the other products (cross-fitting)."""
+    shoe = fashion_rows(PRODUCTS)[TRAINED_SHOE]
+    assert shoe["category"] == "Footwear" and not in_share(shoe["sku"], 0.2, "calibrate")
+    listed = review(os_client, alias, ["category"], threshold=0.5)["mislabels"]
+    found = {row["sku"]: (row["catalog"], row["predicted"]) for row in listed}
+    assert found.get(shoe["sku"]) == ("Apparel", "Footwear")
+    assert found.get(_held_back_shoe()["sku"]) == ("Apparel", "Footwear")
+
+
+def _held_back_shoe() -> dict[str, str]:
+    return next(
+        r for r in _rows()[60:] if r["category"] == "Apparel" and "Shoe" in r["article_type"]
+    )
 
 
 def test_coverage_counts_catalog_predicted_and_missing(os_client, alias, trained) -> None:
