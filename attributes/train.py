@@ -6,9 +6,10 @@ temperature that calibrates confidence (temperature scaling: the model's probabi
 `softmax(logits / T)`, T minimising the held-back products' log-loss). The same held-back
 products choose how much a nearest-neighbour vote over the labelled photos
 (attributes/neighbours.py) weighs in, 0 included: the weight with the lowest held-back
-log-loss wins, each product's own photos left out of its vote. Values with fewer than
-`min_per_value` products are not learned; too few labels in all is an error, raised for
-every attribute before anything is trained.
+log-loss wins, each product's own photos left out of its vote. `train_for_review` also
+cross-fits the doubt written for the products the weights were fitted on. Values with fewer
+than `min_per_value` products are not learned; too few labels in all is an error, raised
+for every attribute before anything is trained.
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ def train_for_review(
     weights that never fitted its label (cross-fitting): a model predicting the products it
     was fitted on mostly repeats their catalog values, wrong ones included, so `review`
     would miss the mislabels among them. The fitted products are split in two by sku hash;
-    weights fitted on each half (same feature space, hidden layer, temperature and vote)
-    predict the other half. Held-back and unlabelled products get the model itself."""
+    weights fitted on each half (same feature space, hidden layer and vote; a temperature of
+    their own) predict the other half. Held-back and unlabelled products, and every product
+    of a catalog below `cross_fit_from` fitted products, get the model itself."""
     trained = _train(products, attributes, encoder, config, cross_fit=True)
     models = {name: model for name, (model, _) in trained}
     unseen = {name: probs for name, (_, probs) in trained if probs is not None}
