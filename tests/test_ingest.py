@@ -230,3 +230,33 @@ def test_second_run_is_locked_out(os_client, opensearch_url, index_name, slice_d
         result = CliRunner().invoke(cli.main, args, env=env)
     assert result.exit_code == EXIT_LOCKED
     assert "another ingest into" in result.output and "is running" in result.output
+
+
+def test_a_failed_model_batch_fails_only_its_products(
+    os_client, index_name, tmp_path, encoder
+) -> None:
+    """A batch the model fails on is reported per product (the other batches are indexed)
+    and the next run embeds just those products."""
+    rows = fashion_rows(12)
+    catalog = write_catalog(tmp_path / "catalog.csv", rows)
+    doomed = rows[5]["sku"]
+
+    class FailsOnce:
+        name, dim, supports_text = encoder.name, encoder.dim, False
+        calls = 0
+
+        def embed_images(self, images: list[Any]) -> Any:
+            FailsOnce.calls += 1
+            if FailsOnce.calls == 2:  # the batch holding products 5 to 8
+                raise RuntimeError("out of memory")
+            return encoder.embed_images(images)
+
+    source = CatalogSource(catalog, images_dir=FASHION)
+    options = IngestOptions(batch_size=4)
+    first = run_ingest(os_client, source, index_name, encoder.name, FailsOnce, options)
+    failed = {e.sku for e in first.errors if "encoder failed on this batch" in e.reason}
+    assert doomed in failed and len(failed) == 4 and first.embedded == 8
+    assert count(os_client, index_name) == 8
+    second = run_ingest(os_client, source, index_name, encoder.name, FailsOnce, options)
+    assert (second.embedded, second.unchanged, second.failed) == (4, 8, 0)
+    assert count(os_client, index_name) == 12
