@@ -227,9 +227,6 @@ class Fitted:
     layer: int
 
 
-REVIEW_FOLDS = 2
-
-
 def _cross_fitted(
     model: AttributeModel,
     products: Products,
@@ -245,12 +242,13 @@ def _cross_fitted(
     temperature is fitted on their own predictions of the fitted products' labels."""
     everything = np.arange(len(products.skus))
     probs = product_probabilities(model, products.rows, products.owner, everything, keys)
-    fold = np.array([_fold(sku) for sku in products.skus])[products.owner]
+    fold = np.array([in_share(sku, 0.5, "review-fold") for sku in products.skus])
+    fold = fold[products.owner]
     product_labels = np.full(len(products.skus), -1)
     product_labels[products.owner] = fitted.photo_labels
     k = len(model.classes)
     predicted: list[tuple[np.ndarray, np.ndarray]] = []
-    for side in range(REVIEW_FOLDS):
+    for side in (False, True):
         fit = fitted.rows & (fold != side)
         seen = np.bincount(product_labels[np.unique(products.owner[fit])], minlength=k)
         chosen = np.unique(products.owner[fitted.rows & (fold == side)])
@@ -270,11 +268,6 @@ def _cross_fitted(
     temperature = fit_temperature(scores, product_labels[chosen])
     probs[chosen] = softmax(scores / temperature)
     return probs
-
-
-def _fold(sku: str) -> int:
-    digest = hashlib.sha256(f"review-fold:{sku}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % REVIEW_FOLDS
 
 
 def _calibrate(
