@@ -26,7 +26,7 @@ from visearch.ingest.embed import LazyEncoder
 from visearch.ingest.finish import finish, record_bulk
 from visearch.ingest.lock import ClusterLock, LockSettings, cluster_lock
 from visearch.ingest.plan import decide, needs_embedding, plan_deletes
-from visearch.ingest.prepare import PhotoSource, prepare, prepare_all
+from visearch.ingest.prepare import PhotoSource, prepare_all, prepare_chunk
 from visearch.ingest.stored import Stored, check_recorded_encoder, load_stored
 from visearch.ingest.summary import IngestSummary
 from visearch.mappings.install import IndexSpec
@@ -161,7 +161,11 @@ def _apply_catalog(
         with ThreadPoolExecutor(options.workers, thread_name_prefix="image") as pool:
             window = options.workers * options.batch_size * 2
             work = prepare_all(
-                stream, lambda i: prepare(i, photos, wants_pixels), pool, window, summary
+                stream,
+                lambda chunk: prepare_chunk(chunk, photos, wants_pixels),
+                pool,
+                window,
+                summary,
             )
             for prepared in work:
                 held = stored.get(prepared.sku) if prepared.sku else None

@@ -18,7 +18,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from visearch.attributes.colour import colour_features
+from visearch.attributes.colour import colour_features_batch
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.records import Product, RowError
 from visearch.vectors.images import ImageError, ImageLoaderConfig, decode_image, read_image_bytes
@@ -124,11 +124,25 @@ def _prepared(
     digests = tuple(digest for *_, digest in photos)
     key = vector_key(digests, source.encoder_name)
     refs = tuple(ref for ref, *_ in photos)
-    colours = None
-    if images is not None and source.colour_features:
-        colours = [colour_features(image) for image in images]
-    return Prepared(product.sku, product.line, product, key, refs, digests, images, None, problems,
-                    colours)  # fmt: skip
+    return Prepared(product.sku, product.line, product, key, refs, digests, images, None, problems)
+
+
+def prepare_chunk(
+    items: Sequence[Product | RowError],
+    source: PhotoSource,
+    wants_pixels: Callable[[str, str], bool],
+) -> list[Prepared]:
+    """`prepare` each of `items`, then (`source.colour_features`) the colour features of all
+    their decoded photos in one batch: numpy's per-call cost is paid once for the chunk."""
+    chunk = [prepare(item, source, wants_pixels) for item in items]
+    if source.colour_features:
+        decoded = [p for p in chunk if p.images]
+        features = colour_features_batch([image for p in decoded for image in p.images or ()])
+        offset = 0
+        for p in decoded:
+            p.colours = list(features[offset : offset + len(p.images or ())])
+            offset += len(p.images or ())
+    return chunk
 
 
 def _failure(product: Product, error: ImageError) -> RowError:
@@ -137,16 +151,16 @@ def _failure(product: Product, error: ImageError) -> RowError:
 
 def prepare_all(
     items: Iterable[Product | RowError],
-    fn: Callable[[Product | RowError], Prepared],
+    fn: Callable[[list[Product | RowError]], list[Prepared]],
     pool: ThreadPoolExecutor,
     window: int,
     summary: IngestSummary,
     chunk: int = 16,
 ) -> Iterator[Prepared]:
-    """`fn` over `items` in the pool, results in catalog order, at most about `window` in
-    flight (bounded memory). Items go to the workers `chunk` at a time: one hand-over per
-    product cost more than reading its photo. Time spent reading the catalog is `read`; time
-    spent waiting for a worker is `prepare_wait`."""
+    """`fn` over `items` in the pool, `chunk` items a call (one hand-over per product cost
+    more than reading its photo), results in catalog order, at most about `window` in flight
+    (bounded memory). Time spent reading the catalog is `read`; time spent waiting for a
+    worker is `prepare_wait`."""
     pending: deque[Future[list[Prepared]]] = deque()
     iterator = iter(items)
     clock = time.perf_counter
@@ -160,7 +174,7 @@ def prepare_all(
             if len(batch) < chunk:
                 continue
         if batch:
-            pending.append(pool.submit(_each, fn, batch))
+            pending.append(pool.submit(fn, batch))
             batch = []
         if item is None:
             break
@@ -168,10 +182,6 @@ def prepare_all(
             yield from _results(pending.popleft(), summary)
     while pending:
         yield from _results(pending.popleft(), summary)
-
-
-def _each(fn: Callable[[Product | RowError], Prepared], batch: list) -> list[Prepared]:
-    return [fn(item) for item in batch]
 
 
 def _results(future: Future[list[Prepared]], summary: IngestSummary) -> list[Prepared]:

@@ -9,7 +9,12 @@ import pytest
 from PIL import Image
 
 from support import FASHION, fashion_rows
-from visearch.attributes.colour import COLOUR_DIM, REGION_OFFSET, colour_features
+from visearch.attributes.colour import (
+    COLOUR_DIM,
+    REGION_OFFSET,
+    colour_features,
+    colour_features_batch,
+)
 from visearch.attributes.colour_regions import PALETTE_NAMES
 from visearch.attributes.dataset import Products
 from visearch.attributes.detect import detect_attributes
@@ -109,3 +114,14 @@ def test_linear_models_stored_before_the_hidden_layer_still_load(
     loaded = load_models(os_client, index_name, "efficientnet-lite0")["category"]
     assert loaded.id == model.id
     assert np.allclose(loaded.probabilities(products.rows), model.probabilities(products.rows))
+
+
+def test_a_batch_of_mixed_photos_gets_each_photos_own_features() -> None:
+    # Batches group thumbnails by size; a plain photo (no foreground) counts whole.
+    photos = [_photo(row) for row in fashion_rows(6)]
+    photos += [photos[0].resize((300, 120)), photos[1].convert("L"), Image.new("RGB", (40, 90))]
+    batch = colour_features_batch(photos)
+    alone = np.stack([colour_features(photo) for photo in photos])
+    assert batch.shape == (len(photos), COLOUR_DIM)
+    assert np.array_equal(batch, alone)
+    assert len({row.tobytes() for row in batch}) == len(photos)
