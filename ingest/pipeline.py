@@ -32,6 +32,7 @@ from visearch.ingest.summary import IngestSummary
 from visearch.mappings.install import IndexSpec
 from visearch.vectors.encoders import Encoder
 from visearch.vectors.images import DEFAULT_CONFIG, ImageLoaderConfig
+from visearch.vectors.load import image_fitter
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _run(
     applier = make_applier(client, target, encoder, encoder_name, options, summary)
     photos = PhotoSource.guarded(stream.source, options.images, encoder_name,
                                  roots=options.image_roots, hosts=options.image_hosts)  # fmt: skip
-    photos = replace(photos, colour_features=options.attributes)
+    photos = replace(photos, colour_features=options.attributes, fit=image_fitter(encoder_name))
     seen = _apply_catalog(stream, stored, photos, target, applier, options, summary)
     summary.read = stream.rows
     deletes = plan_deletes(

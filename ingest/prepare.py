@@ -55,6 +55,8 @@ class PhotoSource:
     encoder_name: str
     session: requests.Session = field(default_factory=requests.Session)
     colour_features: bool = True  # computed beside decoding, for the attribute models
+    # The model's crop and resize (vectors/load.py image_fitter), done here, beside the model.
+    fit: Callable[[Image.Image], Image.Image] | None = None
 
     @classmethod
     def guarded(
@@ -133,15 +135,19 @@ def prepare_chunk(
     wants_pixels: Callable[[str, str], bool],
 ) -> list[Prepared]:
     """`prepare` each of `items`, then (`source.colour_features`) the colour features of all
-    their decoded photos in one batch: numpy's per-call cost is paid once for the chunk."""
+    their decoded photos in one batch (numpy's per-call cost is paid once for the chunk), then
+    (`source.fit`) fit the photos to the model."""
     chunk = [prepare(item, source, wants_pixels) for item in items]
+    decoded = [p for p in chunk if p.images]
     if source.colour_features:
-        decoded = [p for p in chunk if p.images]
         features = colour_features_batch([image for p in decoded for image in p.images or ()])
         offset = 0
         for p in decoded:
             p.colours = list(features[offset : offset + len(p.images or ())])
             offset += len(p.images or ())
+    if source.fit is not None:
+        for p in decoded:
+            p.images = [source.fit(image) for image in p.images or ()]
     return chunk
 
 

@@ -23,6 +23,7 @@ from support import FASHION
 from visearch.scripts.random_clip import save_random_clip, tiny_config
 from visearch.vectors import load_encoder
 from visearch.vectors.encoders import Encoder, EncoderError
+from visearch.vectors.load import image_fitter
 
 EFFNET = "efficientnet-lite0"
 
@@ -161,3 +162,15 @@ def test_efficientnet_real_photos(effnet: Encoder) -> None:
     same_type = sim[0, 1]
     cross_type = max(sim[0, 2], sim[0, 3], sim[1, 2], sim[1, 3])
     assert same_type > cross_type + 0.2, sim.round(3)
+
+
+def test_photos_fitted_ahead_embed_as_the_photos_themselves(effnet: Encoder) -> None:
+    # Ingest crops and resizes photos in its decode threads (image_fitter), beside the model:
+    # the vectors must be those of the photos as the model would have fitted them itself.
+    photo = catalog_photo(SHOE)
+    photos = [photo, photo.resize((500, 260)), photo.convert("L"), photo.resize((224, 224))]
+    fit = image_fitter(effnet.name)
+    assert fit is not None and image_fitter("clip:clip-ViT-B-32@int8") is None
+    fitted = [fit(p) for p in photos]
+    assert all(p.size == (224, 224) and p.mode == "RGB" for p in fitted)
+    assert np.array_equal(effnet.embed_images(fitted), effnet.embed_images(photos))

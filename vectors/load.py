@@ -13,8 +13,9 @@ vectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from visearch.vectors.adapter import AdaptedEncoder, Adapter
 from visearch.vectors.encoders import (
@@ -33,6 +34,9 @@ from visearch.vectors.runtimes import (
     with_precision,
 )
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 ADAPTER_MARK = "+adapter-"
 
 
@@ -49,6 +53,18 @@ def split_name(name: str) -> tuple[str, str | None]:
     """`efficientnet-lite0+adapter-9f3a` -> (`efficientnet-lite0`, `adapter-9f3a`)."""
     base, mark, rest = name.partition(ADAPTER_MARK)
     return (base, f"adapter-{rest}") if mark else (name, None)
+
+
+def image_fitter(name: str) -> Callable[[Image.Image], Image.Image] | None:
+    """What the encoder named `name` does to each photo before its pixels are copied in
+    (centre crop and resize), for a pipeline to do ahead of the model in other threads; None
+    where the model's own processor must do it (CLIP)."""
+    model, _ = split_precision(split_name(name)[0])
+    if model != EFFICIENTNET_LITE0:
+        return None
+    from visearch.vectors.encoders.efficientnet import fit_image
+
+    return fit_image
 
 
 def encoder_name(

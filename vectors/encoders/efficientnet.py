@@ -28,24 +28,35 @@ PIXEL_MEAN = 127.0
 PIXEL_STD = 128.0
 
 
-def preprocess(images: Sequence[Image.Image], size: int = INPUT_SIZE) -> np.ndarray:
-    """Resize shorter side to ``size`` (bilinear), center-crop, normalise -> NHWC float32.
+def fit_image(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
+    """The centred square of `image`, resized (bilinear) to the model's input: the geometric
+    half of `preprocess`. Ingest runs it in its decode threads, beside the model, so the
+    model's thread only copies pixels in; an image it already fitted passes as it is.
 
-    Resize and crop are one PIL call (``box`` selects the centred square of the source), so only
-    the kept pixels are resampled; normalisation is vectorised over the whole batch. NHWC is
-    what the model runs on (channels_last), so no transpose copy is needed.
-    """
+    Resize and crop are one PIL call (``box`` selects the centred square of the source), so
+    only the kept pixels are resampled."""
     from PIL import Image
 
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    w, h = image.size
+    if w == h == size:
+        return image  # what PIL's resize to the same size and box would copy
+    side = min(w, h)
+    left, top = (w - side) / 2, (h - side) / 2
+    box = (left, top, left + side, top + side)
+    return image.resize((size, size), Image.Resampling.BILINEAR, box=box)
+
+
+def preprocess(images: Sequence[Image.Image], size: int = INPUT_SIZE) -> np.ndarray:
+    """Fit each image to the model (`fit_image`), normalise -> NHWC float32.
+
+    Normalisation is vectorised over the whole batch. NHWC is what the model runs on
+    (channels_last), so no transpose copy is needed.
+    """
     batch = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for i, image in enumerate(images):
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) / 2, (h - side) / 2
-        box = (left, top, left + side, top + side)
-        batch[i] = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
+        batch[i] = np.asarray(fit_image(image, size))
     out = batch.astype(np.float32)
     out -= PIXEL_MEAN
     out *= 1.0 / PIXEL_STD
