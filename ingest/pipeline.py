@@ -26,7 +26,7 @@ from visearch.ingest.embed import LazyEncoder
 from visearch.ingest.finish import finish, record_bulk
 from visearch.ingest.lock import ClusterLock, LockSettings, cluster_lock
 from visearch.ingest.plan import decide, needs_embedding, plan_deletes
-from visearch.ingest.prepare import PhotoSource, prepare_all, prepare_chunk
+from visearch.ingest.prepare import PhotoSource, prepare_all, prepare_chunk, yield_to_model
 from visearch.ingest.stored import Stored, check_recorded_encoder, load_stored
 from visearch.ingest.summary import IngestSummary
 from visearch.mappings.install import IndexSpec
@@ -159,7 +159,10 @@ def _apply_catalog(
 
     seen: set[str] = set()
     try:
-        with ThreadPoolExecutor(options.workers, thread_name_prefix="image") as pool:
+        pool = ThreadPoolExecutor(
+            options.workers, thread_name_prefix="image", initializer=yield_to_model
+        )
+        with pool:
             window = options.workers * options.batch_size * 2
             work = prepare_all(
                 stream,

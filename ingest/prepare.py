@@ -5,7 +5,10 @@ reported and left out.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +30,8 @@ from visearch.vectors.netguard import GuardedSession
 
 if TYPE_CHECKING:
     from visearch.ingest.summary import IngestSummary
+
+WORKER_NICENESS = 10  # added to the decode threads' niceness (0 normal, 19 lowest)
 
 
 @dataclass
@@ -149,6 +154,21 @@ def prepare_chunk(
         for p in decoded:
             p.images = [source.fit(image) for image in p.images or ()]
     return chunk
+
+
+def yield_to_model() -> None:
+    """Lower the calling decode thread's scheduling priority (Linux: niceness is per thread)
+    by WORKER_NICENESS. The model's thread is the pipeline's bottleneck and needs a core of
+    its own; at equal priority the decode threads, the bulk writer and OpenSearch share the
+    cores with it and it runs slower than alone. Niced, the decode threads still get every
+    cycle the model leaves (they only ever run ahead of it). On 2 cores with the int8
+    encoder: ~185 against ~155 photos/s (medians of 6 interleaved runs)."""
+    if sys.platform != "linux":  # elsewhere the call would renice the whole process
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):  # a sandbox may forbid it: the usual priority, then
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
 
 
 def _failure(product: Product, error: ImageError) -> RowError:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,12 +18,14 @@ from PIL import Image, ImageOps
 from support import ENCODER, FASHION, count, fashion_rows, ingest, write_catalog
 from visearch import cli
 from visearch.commands.ingest import EXIT_DELETE_REFUSED, EXIT_LOCKED
-from visearch.ingest import aliases
+from visearch.ingest import aliases, pipeline
 from visearch.ingest.bulk import BulkConfig
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.errors import EncoderMismatchError
 from visearch.ingest.lock import cluster_lock
 from visearch.ingest.pipeline import IngestOptions, run_ingest
+from visearch.ingest.prepare import WORKER_NICENESS
+from visearch.vectors.load import image_fitter
 
 SLICE = 300
 
@@ -260,3 +264,37 @@ def test_a_failed_model_batch_fails_only_its_products(
     second = run_ingest(os_client, source, index_name, encoder.name, FailsOnce, options)
     assert (second.embedded, second.unchanged, second.failed) == (4, 8, 0)
     assert count(os_client, index_name) == 12
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_decode_threads_yield_the_cores_to_the_model(
+    os_client, index_name, tmp_path, encoder, monkeypatch
+) -> None:
+    """The photo work beside the model runs at a lower priority than the model's thread,
+    which is the pipeline's bottleneck; the process itself keeps its priority."""
+    catalog = write_catalog(tmp_path / "catalog.csv", fashion_rows(40))
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    decoding: set[int] = set()
+    embedding: set[int] = set()
+
+    def recording_fitter(name: str) -> Any:
+        fit = image_fitter(name)
+        return lambda image: decoding.add(niceness()) or fit(image)
+
+    class Recording:
+        name, dim, supports_text = encoder.name, encoder.dim, False
+
+        def embed_images(self, images: list[Any]) -> Any:
+            embedding.add(niceness())
+            return encoder.embed_images(images)
+
+    monkeypatch.setattr(pipeline, "image_fitter", recording_fitter)
+    before = niceness()
+    source = CatalogSource(catalog, images_dir=FASHION)
+    summary = run_ingest(os_client, source, index_name, encoder.name, Recording, IngestOptions())
+    assert summary.embedded == 40
+    assert decoding == {min(before + WORKER_NICENESS, 19)}
+    assert embedding == {before} and niceness() == before
