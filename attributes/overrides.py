@@ -87,7 +87,9 @@ def set_override(
     client.index(index=overrides_index(alias), id=_id(sku, attribute), body=asdict(override),
                  refresh=True)  # fmt: skip
     doc = {attribute: value, OVERRIDES: [*held, override.as_field()]}
-    client.update(index=alias, id=sku, body={"doc": doc}, refresh="wait_for")
+    # refresh=True, not wait_for: an index a build is still loading (or a killed first build
+    # left) is not refreshed on a timer, and wait_for would wait for the build's end.
+    client.update(index=alias, id=sku, body={"doc": doc}, refresh=True)
     return override
 
 
@@ -100,7 +102,7 @@ def revert_override(client: Any, alias: str, sku: str, attribute: str, by: str) 
     override = active[attribute]
     source = _product(client, alias, sku, [OVERRIDES])
     held = [o for o in source.get(OVERRIDES) or [] if o.get("attribute") != attribute]
-    client.update(index=alias, id=sku, refresh="wait_for",
+    client.update(index=alias, id=sku, refresh=True,  # as in set_override
                   body={"doc": {attribute: override.catalog, OVERRIDES: held}})  # fmt: skip
     body = {"doc": {"status": "reverted", "reverted_by": by or "unknown", "reverted_at": _now()}}
     client.update(index=overrides_index(alias), id=_id(sku, attribute), body=body, refresh=True)

@@ -44,7 +44,7 @@ def finish(
             client.indices.delete(index=target.index, ignore_unavailable=True)
             summary.index = target.live
             return
-        client.indices.refresh(index=target.index)
+        aliases.end_bulk_load(client, target.index)
         if merge:
             with summary.timed("merge"):
                 merge_segments(client, target.index)

@@ -110,6 +110,8 @@ def _run(
     encoder = LazyEncoder(load_encoder, summary)
     with summary.timed("load_state"):
         live = aliases.current_index(client, alias, repair=options.rebuild)
+        if live is not None and not options.dry_run:
+            aliases.resume_refreshes(client, live)
         if live is not None and not options.rebuild:
             check_recorded_encoder(client, live, encoder_name)
         stored = load_stored(client, live) if live is not None else {}
