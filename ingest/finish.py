@@ -5,9 +5,10 @@ the live one keeps serving. With `merge`, a new index is force-merged to one seg
 it serves (the alias still points at the old one meanwhile): a bulk-loaded index holds a few
 segments (it is loaded unrefreshed: aliases.create_index), and each segment is one more HNSW
 graph every kNN query walks. On the fashion catalog loaded with refreshes on (7 segments) one
-segment cut OpenSearch's `took` for a photo query with facets from 4.3 to 2.9 ms mean. Not the default: it adds to the run (3-5 s of a 60-70 s
-first build with the fast encoder, past the ingest target), and the engines advise it only
-for indices that take few writes afterwards (README, Ingest).
+segment cut OpenSearch's `took` for a photo query with facets from 4.3 to 2.9 ms mean. Not
+the default: it adds to the run (3-5 s of a 50-70 s first build with the fast encoder, past
+the ingest target), and the engines advise it only for indices that take few writes
+afterwards (README, Ingest).
 """
 
 from __future__ import annotations
