@@ -141,19 +141,40 @@ def prepare_chunk(
 ) -> list[Prepared]:
     """`prepare` each of `items`, then (`source.colour_features`) the colour features of all
     their decoded photos in one batch (numpy's per-call cost is paid once for the chunk), then
-    (`source.fit`) fit the photos to the model."""
+    (`source.fit`) fit the photos to the model. Never raises, like `prepare`."""
     chunk = [prepare(item, source, wants_pixels) for item in items]
     decoded = [p for p in chunk if p.images]
     if source.colour_features:
-        features = colour_features_batch([image for p in decoded for image in p.images or ()])
-        offset = 0
-        for p in decoded:
-            p.colours = list(features[offset : offset + len(p.images or ())])
-            offset += len(p.images or ())
+        _add_colours(decoded)
     if source.fit is not None:
-        for p in decoded:
-            p.images = [source.fit(image) for image in p.images or ()]
+        chunk = [_fitted(p, source.fit) if p.images else p for p in chunk]
     return chunk
+
+
+def _add_colours(decoded: list[Prepared]) -> None:
+    """Each photo's colour features, a batch for all; if the batch fails, product by product,
+    and a product whose photos fail is stored without them (training reads them as unknown)."""
+    try:
+        features = colour_features_batch([image for p in decoded for image in p.images or ()])
+    except Exception:  # noqa: BLE001 - one odd photo must not cost the others theirs
+        for p in decoded:
+            with contextlib.suppress(Exception):
+                p.colours = list(colour_features_batch(p.images or []))
+        return
+    offset = 0
+    for p in decoded:
+        p.colours = list(features[offset : offset + len(p.images or ())])
+        offset += len(p.images or ())
+
+
+def _fitted(prepared: Prepared, fit: Callable[[Image.Image], Image.Image]) -> Prepared:
+    """`prepared` with its photos fitted to the model, or failed if one cannot be."""
+    try:
+        return replace(prepared, images=[fit(image) for image in prepared.images or ()])
+    except Exception as error:  # noqa: BLE001 - decoders and resizers raise anything
+        reason = f"cannot fit the photo to the model: {error.__class__.__name__}"
+        failure = RowError(prepared.sku, "image", reason, prepared.line)
+        return Prepared(prepared.sku, prepared.line, prepared.product, error=failure)
 
 
 def yield_to_model() -> None:

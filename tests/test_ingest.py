@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 from support import ENCODER, FASHION, count, fashion_rows, ingest, write_catalog
 from visearch import cli
 from visearch.commands.ingest import EXIT_DELETE_REFUSED, EXIT_LOCKED
-from visearch.ingest import aliases, pipeline
+from visearch.ingest import aliases, pipeline, prepare
 from visearch.ingest.bulk import BulkConfig
 from visearch.ingest.catalog import CatalogSource
 from visearch.ingest.errors import EncoderMismatchError
@@ -324,3 +324,43 @@ def test_decode_threads_yield_the_cores_to_the_model(
     assert summary.embedded == 40
     assert decoding == {min(before + WORKER_NICENESS, 19)}
     assert embedding == {before} and niceness() == before
+
+
+def test_a_photo_the_pipeline_cannot_process_costs_only_its_own_product(
+    os_client, index_name, tmp_path, encoder, monkeypatch
+) -> None:
+    """Colour features or the model's crop failing on one photo: that product is stored
+    without colour features, or failed with its reason; the rest of its chunk goes on."""
+    rows = fashion_rows(20)
+    odd, broken = rows[3], rows[9]
+    (tmp_path / "images").mkdir()
+    for row, size in ((odd, (97, 131)), (broken, (83, 111))):
+        with Image.open(FASHION / row["image"]) as photo:
+            photo.resize(size).save(tmp_path / "images" / f"{row['sku']}-resized.jpg")
+        row["image"] = f"images/{row['sku']}-resized.jpg"
+    for row in rows:
+        if not (tmp_path / row["image"]).exists():
+            shutil.copy2(FASHION / row["image"], tmp_path / row["image"])
+    catalog = write_catalog(tmp_path / "catalog.csv", rows)
+    features = prepare.colour_features_batch
+
+    def colours_failing_on_odd(images: list[Any]) -> Any:
+        if any(image.size == (97, 131) for image in images):
+            raise ValueError("odd photo")
+        return features(images)
+
+    def fitter(name: str) -> Any:
+        fit = image_fitter(name)
+        return lambda image: fit(image) if image.size != (83, 111) else 1 / 0
+
+    monkeypatch.setattr(prepare, "colour_features_batch", colours_failing_on_odd)
+    monkeypatch.setattr(pipeline, "image_fitter", fitter)
+    summary = ingest(os_client, catalog, index_name, encoder)
+    assert (summary.embedded, summary.failed) == (19, 1)
+    (error,) = summary.errors
+    assert error.sku == broken["sku"] and "cannot fit the photo" in error.reason
+    for row in rows:
+        if row is broken:
+            continue
+        photo = os_client.get(index=index_name, id=row["sku"])["_source"]["photos"][0]
+        assert ("colour_features" in photo) == (row is not odd), row["sku"]
