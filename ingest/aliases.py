@@ -90,12 +90,17 @@ def end_bulk_load(client: Any, index: str) -> None:
     client.indices.refresh(index=index)
 
 
+def refresh_interval(client: Any, index: str) -> str | None:
+    """The refresh interval `index` sets (`-1` while it is bulk-loaded); None: the default."""
+    found = client.indices.get_settings(index=index, name="index.refresh_interval")
+    # Only an index that sets it is in the answer.
+    return found.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
+
+
 def resume_refreshes(client: Any, index: str) -> None:
     """`end_bulk_load` for an index a killed first build left unrefreshed: what it wrote
     becomes visible (the next run then reuses it) and later writes are refreshed again."""
-    found = client.indices.get_settings(index=index, name="index.refresh_interval")
-    interval = found.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
-    if interval == "-1":
+    if refresh_interval(client, index) == "-1":
         end_bulk_load(client, index)
 
 

@@ -225,19 +225,13 @@ def test_a_build_is_loaded_unrefreshed_then_serves_like_any_index(
     def look(_: int) -> None:
         if not during:
             (index,) = os_client.indices.get(index=f"{index_name}-v*")
-            during.append((_refresh_interval(os_client, index), _segments(os_client, index)))
+            during.append((aliases.refresh_interval(os_client, index), _segments(os_client, index)))
 
     built = ingest(os_client, catalog, index_name, encoder, progress=look, images_dir=FASHION)
     assert during == [("-1", 0)]
-    assert _refresh_interval(os_client, built.index) is None  # the engine's default again
+    assert aliases.refresh_interval(os_client, built.index) is None  # the engine's default again
     assert _segments(os_client, built.index) == 1
     assert os_client.count(index=index_name)["count"] == 40
-
-
-def _refresh_interval(client: Any, index: str) -> str | None:
-    found = client.indices.get_settings(index=index, name="index.refresh_interval")
-    # Only an index that sets it is in the answer.
-    return found.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
 
 
 def _segments(client: Any, index: str) -> int:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from support import ENCODER, FASHION, count, fashion_rows, write_catalog
 from visearch import cli
 from visearch.commands.ingest import EXIT_ROW_FAILURES
+from visearch.ingest import aliases
 from visearch.ingest.lock import LOCK_INDEX
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,9 @@ def test_killed_run_is_finished_by_the_rerun(os_client, index_name, opensearch_u
         run.send_signal(signal.SIGKILL)
         run.wait()
     assert 50 <= count(os_client, index_name) < 300
-    assert _refresh_interval(os_client, index_name) == "-1"  # a build is loaded unrefreshed
+    index = aliases.current_index(os_client, index_name)
+    assert index is not None
+    assert aliases.refresh_interval(os_client, index) == "-1"  # a build is loaded unrefreshed
     held = os_client.get(index=LOCK_INDEX, id=index_name)["_source"]  # the dead run's lock
     time.sleep(max(0.0, held["expires_epoch"] - time.time()) + 0.1)
 
@@ -71,20 +74,12 @@ def test_killed_run_is_finished_by_the_rerun(os_client, index_name, opensearch_u
     assert summary["embedded"] + summary["unchanged"] == 300
     assert summary["unchanged"] >= 50  # what the killed run wrote is kept, not redone
     assert count(os_client, index_name) == 300
-    assert _refresh_interval(os_client, index_name) is None  # refreshed as usual again
+    assert aliases.refresh_interval(os_client, index) is None  # refreshed as usual again
     skus = os_client.search(
         index=index_name,
         body={"size": 0, "aggs": {"skus": {"cardinality": {"field": "sku"}}}},
     )
     assert skus["aggregations"]["skus"]["value"] == 300  # no duplicates
-
-
-def _refresh_interval(client, alias: str) -> str | None:  # noqa: ANN001
-    found = client.indices.get_settings(index=alias, name="index.refresh_interval")
-    # Only an index that sets it is in the answer.
-    return (
-        next(iter(found.values()), {}).get("settings", {}).get("index", {}).get("refresh_interval")
-    )
 
 
 @pytest.fixture
