@@ -71,13 +71,8 @@ def build_synthetic(client: Any, alias: str, data: Synthetic, log: Callable[[str
     from visearch.ingest import aliases
 
     index = _fresh_index(client, alias, data.vectors.shape[1])
-    settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
-    refresh = settings.get("refresh_interval", "1s")
-    client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
     loaded, load_s = bulk_load(client, index, data, log)
-
-    client.indices.put_settings(index=index, body={"index": {"refresh_interval": refresh}})
-    client.indices.refresh(index=index, request_timeout=600)
+    aliases.end_bulk_load(client, index, request_timeout=600)
     before = segment_count(client, index)
     started = time.perf_counter()
     client.indices.forcemerge(index=index, max_num_segments=1, request_timeout=3600)
@@ -105,7 +100,7 @@ def _fresh_index(client: Any, alias: str, dim: int) -> str:
         client.indices.delete(index=index, ignore_unavailable=True)
     aliases.drop_abandoned_builds(client, alias)
     put_template(client, IndexSpec(alias=alias, encoder=SYNTH_ENCODER, dim=dim))
-    return aliases.create_index(client, alias)
+    return aliases.create_index(client, alias, bulk_load=True)
 
 
 def bulk_load(

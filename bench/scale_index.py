@@ -72,10 +72,8 @@ def build(
     from visearch.ingest import aliases
 
     index = _fresh_index(client, alias, data.vectors.shape[1], variant, layout)
-    client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
     loaded, load_s = bulk_load(client, index, data, log, request_timeout=600)  # 1M: slow merges
-    client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
-    client.indices.refresh(index=index, request_timeout=1800)
+    aliases.end_bulk_load(client, index, request_timeout=1800)
     log(f"{alias}: loaded in {load_s:.0f} s; force-merging to one segment per shard ...")
     started = time.perf_counter()
     client.indices.forcemerge(index=index, max_num_segments=1, request_timeout=14400)
@@ -110,7 +108,7 @@ def _fresh_index(client: Any, alias: str, dim: int, variant: str, layout: tuple[
         method = properties[PHOTOS_FIELD]["properties"][PHOTO_VECTOR]["method"]
         method["parameters"]["encoder"] = encoder
     client.indices.put_index_template(name=template_name(alias), body=body)
-    return aliases.create_index(client, alias)
+    return aliases.create_index(client, alias, bulk_load=True)
 
 
 def index_sizes(client: Any, alias: str) -> dict[str, Any]:

@@ -84,10 +84,12 @@ def create_index(client: Any, alias: str, *, bulk_load: bool = False) -> str:
     return name
 
 
-def end_bulk_load(client: Any, index: str) -> None:
-    """Refresh `index` and give it back the usual refresh interval (the engine's default)."""
+def end_bulk_load(client: Any, index: str, *, request_timeout: float | None = None) -> None:
+    """Refresh `index` and give it back the usual refresh interval (the engine's default).
+    `request_timeout`: for the refresh, past the client's own (benchmarks' million docs)."""
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": None}})
-    client.indices.refresh(index=index)
+    timeout = {} if request_timeout is None else {"request_timeout": request_timeout}
+    client.indices.refresh(index=index, **timeout)
 
 
 def refresh_interval(client: Any, index: str) -> str | None:
